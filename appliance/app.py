@@ -1,0 +1,149 @@
+"""The Quart app factory: one app, mounted as one plane or all of them."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import asyncpg
+from quart import Quart, Response, jsonify, request
+from quart.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from appliance.clock import Clock, system_clock
+from appliance.db.pool import create_plane_pool
+from appliance.errors import ApiError
+from appliance.log import log_fields, request_id
+from appliance.settings import Plane, Settings
+from appliance.web import health
+from appliance.web.http import MAX_BODY_BYTES
+
+log = logging.getLogger("appliance.app")
+
+# Failures that mean "PostgreSQL is unreachable or saturated", answered with 503.
+DATABASE_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionFailureError,
+    asyncpg.TooManyConnectionsError,
+)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> Quart:
+    """Build the app for `settings.planes`; pools open when serving starts."""
+    app = Quart("appliance")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["PLANES"] = [plane.value for plane in settings.planes]
+    app.config["SETTINGS"] = settings
+    app.extensions["clock"] = clock
+    app.extensions["metrics"] = health.Metrics()
+    app.extensions["pools"] = {}
+    app.register_blueprint(health.blueprint)
+
+    if Plane.BREAKGLASS in settings.planes:
+        from appliance.breakglass import routes as breakglass_routes
+
+        app.register_blueprint(breakglass_routes.blueprint)
+
+    _register_lifecycle(app, settings, clock)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_lifecycle(app: Quart, settings: Settings, clock: Clock) -> None:
+    @app.before_serving
+    async def open_pools() -> None:
+        for plane, plane_settings in settings.planes.items():
+            app.extensions["pools"][plane.value] = await create_plane_pool(plane_settings)
+        if Plane.BREAKGLASS in settings.planes:
+            from appliance.breakglass.activation import BreakglassService
+            from appliance.db.queries.keys import SEAL_KEY_UPSERT
+
+            plane_settings = settings.plane(Plane.BREAKGLASS)
+            pool = app.extensions["pools"]["breakglass"]
+            service = BreakglassService(
+                pool, plane_settings.master_secret, public_url=settings.public_url, clock=clock
+            )
+            await pool.execute(SEAL_KEY_UPSERT, "breakglass", service.seal_public_key)
+            app.extensions["breakglass"] = service
+        log.info("planes serving", extra=log_fields(planes=app.config["PLANES"]))
+
+    @app.after_serving
+    async def close_pools() -> None:
+        for plane, pool in app.extensions["pools"].items():
+            await pool.close()
+            log.info("database pool closed", extra=log_fields(plane=plane))
+
+    @app.before_request
+    async def assign_request_id() -> None:
+        request_id.set(secrets.token_hex(8))
+
+    @app.after_request
+    async def add_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+        rid = request_id.get()
+        if rid is not None:
+            response.headers["X-Request-Id"] = rid
+        return response
+
+
+def error_response(status: int, error: str, description: str) -> Response:
+    response = jsonify({"error": error, "error_description": description})
+    response.status_code = status
+    return response
+
+
+def _register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(ApiError)
+    async def api_error(error: ApiError) -> ResponseReturnValue:
+        response = error_response(error.status, error.error, error.description)
+        response.headers.update(error.headers)
+        return response
+
+    @app.errorhandler(RequestEntityTooLarge)
+    async def too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
+        return error_response(
+            413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes"
+        )
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> ResponseReturnValue:
+        code = error.code or 500
+        names = {404: "not_found", 405: "method_not_allowed"}
+        description = {
+            404: f"no route for {request.path} on this plane",
+            405: f"method {request.method} is not allowed on {request.path}",
+        }.get(code, error.description or "request failed")
+        return error_response(code, names.get(code, "invalid_request"), description)
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> ResponseReturnValue:
+        if isinstance(error, DATABASE_UNAVAILABLE):
+            log.warning(
+                "database unavailable",
+                extra=log_fields(path=request.path, error=type(error).__name__),
+            )
+            response = error_response(
+                503, "temporarily_unavailable", "the database is unavailable; retry shortly"
+            )
+            response.headers["Retry-After"] = "2"
+            return response
+        log.error(
+            "unhandled error",
+            exc_info=error,
+            extra=log_fields(path=request.path, method=request.method),
+        )
+        return error_response(
+            500, "server_error", f"internal error; quote request id {request_id.get()} to the operator"
+        )

@@ -1,0 +1,1 @@
+"""Per-org hash-chained audit trail."""

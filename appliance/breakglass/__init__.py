@@ -1,0 +1,1 @@
+"""Break-glass plane: emergency activation issuing time-bounded SD-JWT credentials."""

@@ -1,0 +1,37 @@
+"""`appliance migrate`: apply the schema migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from appliance.db.migrate import MigrationError, migrate
+from appliance.log import configure_logging
+from appliance.settings import SettingsError, check_database_url
+
+
+@click.command("migrate")
+@click.option(
+    "--database-url",
+    envvar="APPLIANCE_MIGRATE_DATABASE_URL",
+    required=True,
+    help="DSN of a role that owns the schema and may create roles.",
+)
+@click.option(
+    "--role-password-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder with one file per plane (auth, admin, pim, breakglass) holding that role's password.",
+)
+def migrate_command(database_url: str, role_password_dir: Path | None) -> None:
+    """Apply pending migrations under an advisory lock; safe to run from several pods at once."""
+    configure_logging()
+    try:
+        check_database_url("--database-url", database_url)
+        applied = asyncio.run(migrate(database_url, role_password_dir=role_password_dir))
+    except (SettingsError, MigrationError) as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot reach PostgreSQL: {error}") from None
+    click.echo(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))

@@ -1,0 +1,1 @@
+"""PostgreSQL access: pools per plane, migrations, named queries, tenancy."""

@@ -1,0 +1,161 @@
+"""Numbered SQL migrations, applied once, under an advisory lock.
+
+Several pods may start at once: each takes the same session advisory lock on
+a dedicated connection, so one applies the pending files and the others wait,
+then find nothing to do. Each file runs in its own transaction with a lock
+timeout, so a migration that would queue behind a long-running query fails
+fast instead of blocking every query behind it. An applied file whose
+checksum changed stops the run: migrations are append-only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+
+from appliance.log import log_fields
+from appliance.settings import Plane
+
+log = logging.getLogger("appliance.db.migrate")
+
+# Arbitrary constant shared by every replica: the advisory lock key of migrations.
+MIGRATION_LOCK_KEY = 0x61707061_6C69616E  # "applian"
+LOCK_TIMEOUT = "5s"
+STATEMENT_TIMEOUT = "120s"
+
+
+class MigrationError(RuntimeError):
+    """A migration could not be applied; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations() -> list[Migration]:
+    """Read `NNNN_name.sql` files from the package, in version order."""
+    folder = resources.files("appliance.db") / "migrations"
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        number, _, rest = entry.name.partition("_")
+        if not number.isdigit():
+            raise MigrationError(f"migration file {entry.name!r} must start with a number")
+        found.append(Migration(int(number), rest.removesuffix(".sql"), entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migration files share a version number: {versions}")
+    return found
+
+
+async def migrate(dsn: str, *, role_password_dir: Path | None = None) -> list[int]:
+    """Apply pending migrations and return the versions applied by this call."""
+    conn: asyncpg.Connection = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT set_config('lock_timeout', $1, false)", LOCK_TIMEOUT)
+        await conn.execute("SELECT set_config('statement_timeout', $1, false)", STATEMENT_TIMEOUT)
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        try:
+            applied = await _apply_pending(conn)
+            if role_password_dir is not None:
+                await set_role_passwords(conn, role_password_dir)
+            return applied
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    finally:
+        await conn.close()
+
+
+async def _apply_pending(conn: asyncpg.Connection) -> list[int]:
+    await conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version integer PRIMARY KEY,
+            name text NOT NULL,
+            checksum text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+    done = {row["version"]: row for row in rows}
+    applied: list[int] = []
+    for migration in load_migrations():
+        previous = done.get(migration.version)
+        if previous is not None:
+            if previous["checksum"] != migration.checksum:
+                raise MigrationError(
+                    f"migration {migration.version:04d}_{migration.name}.sql changed after it "
+                    "was applied; add a new migration instead of editing an applied one"
+                )
+            continue
+        try:
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+        except asyncpg.PostgresError as error:
+            raise MigrationError(
+                f"migration {migration.version:04d}_{migration.name}.sql failed: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        log.info(
+            "migration applied",
+            extra=log_fields(version=migration.version, name=migration.name),
+        )
+        applied.append(migration.version)
+    return applied
+
+
+async def set_role_passwords(conn: asyncpg.Connection, folder: Path) -> list[str]:
+    """Set each plane role's password from `folder/<plane>` where that file exists."""
+    changed: list[str] = []
+    for plane in Plane:
+        path = folder / plane.value
+        if not path.exists():
+            continue
+        password = path.read_text("utf-8").strip()
+        if len(password) < 16:
+            raise MigrationError(f"password file {path} is shorter than 16 characters")
+        role = f"appliance_{plane.value}"
+        # ALTER ROLE takes no bind parameters. Sending a SCRAM verifier instead
+        # of the password keeps the password out of any server statement log.
+        literal = await conn.fetchval("SELECT quote_literal($1)", scram_verifier(password))
+        await conn.execute(f"ALTER ROLE {role} PASSWORD {literal}")
+        changed.append(role)
+    return changed
+
+
+def scram_verifier(password: str, *, iterations: int = 4096) -> str:
+    """Compute the SCRAM-SHA-256 verifier PostgreSQL stores (RFC 5802, RFC 7677)."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"

@@ -1,0 +1,1 @@
+"""Embedded authentication shared by every plane: passwords, TOTP."""

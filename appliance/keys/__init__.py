@@ -1,0 +1,1 @@
+"""Key hierarchy: per-plane master secret -> HKDF-derived keys -> signing keys."""

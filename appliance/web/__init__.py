@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the planes: errors, health, metrics, request parsing."""
