@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import secrets
+from typing import Protocol
 
 import asyncpg
 from quart import Quart, Response, jsonify, request
@@ -14,7 +16,7 @@ from appliance.clock import Clock, system_clock
 from appliance.db.pool import create_plane_pool
 from appliance.errors import ApiError
 from appliance.log import log_fields, request_id
-from appliance.settings import Plane, Settings
+from appliance.settings import Plane, PlaneSettings, Settings
 from appliance.web import health
 from appliance.web.http import MAX_BODY_BYTES
 
@@ -38,6 +40,30 @@ SECURITY_HEADERS = {
 }
 
 
+class PlaneModule(Protocol):
+    """What each plane package provides in its `plane` module."""
+
+    def register(self, app: Quart) -> None: ...
+
+    async def startup(
+        self, app: Quart, pool: asyncpg.Pool, plane: PlaneSettings, settings: Settings, clock: Clock
+    ) -> None: ...
+
+
+# Each plane's package; its `plane` module mounts the routes and starts services.
+PLANE_PACKAGES = {
+    Plane.AUTH: "appliance.oidc",
+    Plane.ADMIN: "appliance.admin",
+    Plane.PIM: "appliance.pim",
+    Plane.BREAKGLASS: "appliance.breakglass",
+}
+
+
+def plane_module(plane: Plane) -> PlaneModule:
+    module: PlaneModule = importlib.import_module(f"{PLANE_PACKAGES[plane]}.plane")  # type: ignore[assignment]
+    return module
+
+
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> Quart:
     """Build the app for `settings.planes`; pools open when serving starts."""
     app = Quart("appliance")
@@ -48,12 +74,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Quart:
     app.extensions["metrics"] = health.Metrics()
     app.extensions["pools"] = {}
     app.register_blueprint(health.blueprint)
-
-    if Plane.BREAKGLASS in settings.planes:
-        from appliance.breakglass import routes as breakglass_routes
-
-        app.register_blueprint(breakglass_routes.blueprint)
-
+    for plane in settings.planes:
+        plane_module(plane).register(app)
     _register_lifecycle(app, settings, clock)
     _register_error_handlers(app)
     return app
@@ -63,18 +85,9 @@ def _register_lifecycle(app: Quart, settings: Settings, clock: Clock) -> None:
     @app.before_serving
     async def open_pools() -> None:
         for plane, plane_settings in settings.planes.items():
-            app.extensions["pools"][plane.value] = await create_plane_pool(plane_settings)
-        if Plane.BREAKGLASS in settings.planes:
-            from appliance.breakglass.activation import BreakglassService
-            from appliance.db.queries.keys import SEAL_KEY_UPSERT
-
-            plane_settings = settings.plane(Plane.BREAKGLASS)
-            pool = app.extensions["pools"]["breakglass"]
-            service = BreakglassService(
-                pool, plane_settings.master_secret, public_url=settings.public_url, clock=clock
-            )
-            await pool.execute(SEAL_KEY_UPSERT, "breakglass", service.seal_public_key)
-            app.extensions["breakglass"] = service
+            pool = await create_plane_pool(plane_settings)
+            app.extensions["pools"][plane.value] = pool
+            await plane_module(plane).startup(app, pool, plane_settings, settings, clock)
         log.info("planes serving", extra=log_fields(planes=app.config["PLANES"]))
 
     @app.after_serving

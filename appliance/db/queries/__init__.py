@@ -8,6 +8,8 @@ never built by string formatting: values travel as `$n` parameters.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 
 REGISTRY: dict[str, Query] = {}
@@ -28,7 +30,7 @@ def query(name: str, sql: str) -> str:
 
 
 def all_queries() -> list[Query]:
-    """Import every domain module and return the registry's queries."""
-    from appliance.db.queries import audit, breakglass, keys, orgs, ratelimit  # noqa: F401
-
+    """Import every domain module of this package and return the registry's queries."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
     return list(REGISTRY.values())

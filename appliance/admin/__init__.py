@@ -1,0 +1,1 @@
+"""Admin plane: management API and console."""

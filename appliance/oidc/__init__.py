@@ -1,0 +1,1 @@
+"""Auth plane: the OAuth 2.1 / OpenID Connect provider."""

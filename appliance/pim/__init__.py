@@ -1,0 +1,1 @@
+"""PIM plane: just-in-time elevation with approvals."""
