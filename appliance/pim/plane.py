@@ -1,4 +1,8 @@
-"""Mounting of this plane into the app: its routes and its start-up work."""
+"""Mounting of the PIM plane into the app: its routes, its service and its jobs.
+
+`app.config["PIM_JOBS"] = False` (set before serving starts) keeps the job
+runner off; tests do that to run jobs one at a time with a frozen clock.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,38 @@ from quart import Quart
 
 from appliance.clock import Clock
 from appliance.db.queries.keys import SEAL_KEY_UPSERT
-from appliance.keys.sealing import sealing_private_key
+from appliance.jobs import JobRunner
+from appliance.notify.delivery import UrllibSender
+from appliance.pim import api, web
+from appliance.pim.audit import PLANE
+from appliance.pim.jobs import pim_jobs
+from appliance.pim.service import PimService
 from appliance.settings import PlaneSettings, Settings
-
-PLANE = "pim"
 
 
 def register(app: Quart) -> None:
-    """Mount this plane's blueprints (none yet: only health and metrics answer)."""
+    app.register_blueprint(api.blueprint)
+    app.register_blueprint(web.blueprint)
 
 
 async def startup(
     app: Quart, pool: asyncpg.Pool, plane: PlaneSettings, settings: Settings, clock: Clock
 ) -> None:
-    """Publish this plane's sealing key, so the admin plane can seal user TOTP seeds to it."""
-    public_key = bytes(sealing_private_key(plane.master_secret, PLANE).public_key)
-    await pool.execute(SEAL_KEY_UPSERT, PLANE, public_key)
+    """Start the service and the jobs, and publish the sealing key.
+
+    The admin plane seals user TOTP seeds to the published key.
+    """
+    service = PimService(pool, plane.master_secret, public_url=settings.public_url, clock=clock)
+    await pool.execute(SEAL_KEY_UPSERT, PLANE, service.seal_public_key)
+    app.extensions["pim"] = service
+    if app.config.get("PIM_JOBS", True):
+        runner = JobRunner(pool, pim_jobs(service, UrllibSender()), clock=clock, plane=PLANE)
+        runner.start()
+        app.extensions["pim_jobs"] = runner
+
+
+async def shutdown(app: Quart) -> None:
+    """Stop the job runner before the pool closes."""
+    runner: JobRunner | None = app.extensions.pop("pim_jobs", None)
+    if runner is not None:
+        await runner.stop()

@@ -1,0 +1,1 @@
+"""Notifications through a transactional outbox, delivered to webhooks by a job."""
