@@ -1,25 +1,28 @@
-"""Mounting of this plane into the app: its routes and its start-up work."""
+"""Mounting of the admin plane: JSON API, OpenAPI document and console."""
 
 from __future__ import annotations
 
 import asyncpg
 from quart import Quart
 
+from appliance.admin import console, openapi
+from appliance.admin.routes import load_routes
+from appliance.admin.service import PLANE, AdminService
 from appliance.clock import Clock
 from appliance.db.queries.keys import SEAL_KEY_UPSERT
-from appliance.keys.sealing import sealing_private_key
 from appliance.settings import PlaneSettings, Settings
-
-PLANE = "admin"
 
 
 def register(app: Quart) -> None:
-    """Mount this plane's blueprints (none yet: only health and metrics answer)."""
+    app.register_blueprint(load_routes())
+    app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(console.blueprint)
 
 
 async def startup(
     app: Quart, pool: asyncpg.Pool, plane: PlaneSettings, settings: Settings, clock: Clock
 ) -> None:
-    """Publish this plane's sealing key, so the admin plane can seal user TOTP seeds to it."""
-    public_key = bytes(sealing_private_key(plane.master_secret, PLANE).public_key)
-    await pool.execute(SEAL_KEY_UPSERT, PLANE, public_key)
+    """Publish this plane's sealing key (admin logins open TOTP seeds sealed to it)."""
+    service = AdminService(pool, plane.master_secret, public_url=settings.public_url, clock=clock)
+    await pool.execute(SEAL_KEY_UPSERT, PLANE, service.seal_public_key)
+    app.extensions["admin"] = service
