@@ -58,8 +58,14 @@ async def seed(dsn: str, master: bytes, count: int) -> list[tuple[str, str, str]
             for n in range(count):
                 name, passphrase, secret = f"oncall-{n}", secrets.token_urlsafe(16), new_secret()
                 await create_breakglass_account(
-                    conn, org["id"], name=name, role="breakglass-admin", passphrase=passphrase,
-                    totp_secret=secret, seal_public_key=seal_public, actor="benchmark",
+                    conn,
+                    org["id"],
+                    name=name,
+                    role="breakglass-admin",
+                    passphrase=passphrase,
+                    totp_secret=secret,
+                    seal_public_key=seal_public,
+                    actor="benchmark",
                 )
                 accounts.append((name, passphrase, secret))
     finally:
@@ -69,13 +75,20 @@ async def seed(dsn: str, master: bytes, count: int) -> list[tuple[str, str, str]
 
 def activate(url: str, account: tuple[str, str, str], holder: dict[str, Any]) -> float:
     name, passphrase, secret = account
-    body = json.dumps({
-        "account": name, "passphrase": passphrase,
-        "totp": code_at(secret, int(time.time() // STEP_SECONDS)),
-        "incident": "BENCH-1", "reason": "benchmark", "holder_jwk": holder,
-    }).encode()
+    body = json.dumps(
+        {
+            "account": name,
+            "passphrase": passphrase,
+            "totp": code_at(secret, int(time.time() // STEP_SECONDS)),
+            "incident": "BENCH-1",
+            "reason": "benchmark",
+            "holder_jwk": holder,
+        }
+    ).encode()
     request = urllib.request.Request(
-        f"{url}/o/bench/breakglass/activate", data=body, method="POST",
+        f"{url}/o/bench/breakglass/activate",
+        data=body,
+        method="POST",
         headers={"Content-Type": "application/json"},
     )
     started = time.perf_counter()
@@ -109,9 +122,8 @@ def wait_for(url: str, predicate: Any, timeout: float = 30) -> None:
 def summarize(label: str, samples: list[float]) -> str:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return (
-        f"| {label} | {len(samples)} | {statistics.median(ordered):.1f} | {p99:.1f} | {ordered[-1]:.1f} |"
-    )
+    median = statistics.median(ordered)
+    return f"| {label} | {len(samples)} | {median:.1f} | {p99:.1f} | {ordered[-1]:.1f} |"
 
 
 def main() -> None:
@@ -137,17 +149,32 @@ def main() -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
-        env.update({
-            "APPLIANCE_BREAKGLASS_DATABASE_URL": pg.dsn_for("appliance_breakglass", password, "appliance"),
-            "APPLIANCE_BREAKGLASS_MASTER_SECRET_FILE": str(root / "master"),
-            "APPLIANCE_DATA_DIR": str(root / "plane"),
-            "APPLIANCE_PUBLIC_URL": url,
-            "APPLIANCE_LOG_LEVEL": "warning",
-        })
-        command = [sys.executable, "-m", "appliance", "serve", "--plane", "breakglass", "--port", str(port)]
+        env.update(
+            {
+                "APPLIANCE_BREAKGLASS_DATABASE_URL": pg.dsn_for(
+                    "appliance_breakglass", password, "appliance"
+                ),
+                "APPLIANCE_BREAKGLASS_MASTER_SECRET_FILE": str(root / "master"),
+                "APPLIANCE_DATA_DIR": str(root / "plane"),
+                "APPLIANCE_PUBLIC_URL": url,
+                "APPLIANCE_LOG_LEVEL": "warning",
+            }
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "appliance",
+            "serve",
+            "--plane",
+            "breakglass",
+            "--port",
+            str(port),
+        ]
         if shutil.which("taskset"):
             command = ["taskset", "-c", str(args.cpu), *command]
-        plane = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        plane = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_for(url, lambda bg: bg.get("snapshot_taken_at"))
         holder = jwk.JWK.generate(kty="EC", crv="P-256").export_public(as_dict=True)
         activate(url, accounts[0], holder)  # warm-up: first key load, first connections
@@ -161,8 +188,11 @@ def main() -> None:
             plane.wait(30)
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"plane pinned to core {args.cpu}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, "
+        f"plane pinned to core {args.cpu}"
+    )
     print("| mode | activations | p50 (ms) | p99 (ms) | max (ms) |")
     print("|---|---|---|---|---|")
     print(summarize("PostgreSQL up", up))

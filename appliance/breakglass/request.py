@@ -30,9 +30,13 @@ class ActivationRequest:
     reason: str
     holder_jwk: dict[str, Any]
     ttl_seconds: int | None = None
+    # The second custodian's TOTP code, for accounts under the two-person rule.
+    second_totp: str | None = field(default=None, repr=False)
 
 
-def _string(body: dict[str, Any], name: str, *, max_chars: int, required: bool = True) -> str | None:
+def _string(
+    body: dict[str, Any], name: str, *, max_chars: int, required: bool = True
+) -> str | None:
     value = body.get(name)
     if value is None:
         if required:
@@ -44,7 +48,23 @@ def _string(body: dict[str, Any], name: str, *, max_chars: int, required: bool =
         raise InvalidRequest(f"{name} is empty")
     if len(value) > max_chars:
         raise InvalidRequest(f"{name} is longer than {max_chars} characters")
+    check_text(name, value)
     return value
+
+
+def check_text(name: str, value: str) -> None:
+    """Reject what PostgreSQL text and UTF-8 cannot carry: NUL, other control
+    characters except tab and newline, and unpaired surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"{name} contains an unpaired surrogate: send valid Unicode") from None
+    if any((ord(char) < 0x20 and char not in "\t\n") or char == "\x7f" for char in value):
+        raise InvalidRequest(f"{name} contains a control character; remove it")
+
+
+def _is_code(value: str) -> bool:
+    return len(value) == 6 and value.isascii() and value.isdigit()
 
 
 def parse_holder_jwk(value: Any) -> dict[str, Any]:
@@ -56,7 +76,8 @@ def parse_holder_jwk(value: Any) -> dict[str, Any]:
     key_type = (value.get("kty"), value.get("crv"))
     if key_type not in ALLOWED_HOLDER_KEYS:
         raise InvalidRequest(
-            f"holder_jwk kty/crv {key_type[0]!r}/{key_type[1]!r} is not supported: use EC P-256 or OKP Ed25519"
+            f"holder_jwk kty/crv {key_type[0]!r}/{key_type[1]!r} is not supported: "
+            "use EC P-256 or OKP Ed25519"
         )
     coordinates = ("x", "y") if key_type[0] == "EC" else ("x",)
     for name in coordinates:
@@ -68,7 +89,10 @@ def parse_holder_jwk(value: Any) -> dict[str, Any]:
         # Loading the key checks that the coordinates decode and lie on the curve.
         jwk.JWK(**public).get_op_key("verify")
     except (ValueError, TypeError, jwk.InvalidJWKValue, jwk.InvalidJWKOperation):
-        raise InvalidRequest("holder_jwk is not a valid public key: its coordinates do not decode to a point on the curve") from None
+        raise InvalidRequest(
+            "holder_jwk is not a valid public key: "
+            "its coordinates do not decode to a point on the curve"
+        ) from None
     return public
 
 
@@ -76,14 +100,19 @@ def parse_activation_request(body: Any) -> ActivationRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object")
     account = _string(body, "account", max_chars=63) or ""
-    if not ACCOUNT_PATTERN.match(account):
+    if not ACCOUNT_PATTERN.fullmatch(account):
         raise InvalidRequest(f"account {account[:63]!r} is not a valid account name")
     passphrase = _string(body, "passphrase", max_chars=MAX_PASSPHRASE_CHARS) or ""
     totp = _string(body, "totp", max_chars=16) or ""
-    if not (len(totp) == 6 and totp.isascii() and totp.isdigit()):
+    if not _is_code(totp):
         raise InvalidRequest("totp must be the six digits shown by the authenticator")
+    second_totp = _string(body, "second_totp", max_chars=16, required=False)
+    if second_totp is not None and not _is_code(second_totp):
+        raise InvalidRequest(
+            "second_totp must be the six digits of the second custodian's authenticator"
+        )
     incident = _string(body, "incident", max_chars=128) or ""
-    if not INCIDENT_PATTERN.match(incident):
+    if not INCIDENT_PATTERN.fullmatch(incident):
         raise InvalidRequest(
             f"incident {incident[:128]!r} is invalid: use letters, digits and . _ : / # -"
         )
@@ -103,4 +132,5 @@ def parse_activation_request(body: Any) -> ActivationRequest:
         reason=reason,
         holder_jwk=parse_holder_jwk(body.get("holder_jwk")),
         ttl_seconds=ttl,
+        second_totp=second_totp,
     )

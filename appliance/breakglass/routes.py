@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from quart import Blueprint, current_app, jsonify, request
+from quart import Blueprint, current_app, jsonify
 from quart.typing import ResponseReturnValue
 
-from appliance.breakglass.activation import BreakglassService
 from appliance.breakglass.request import parse_activation_request
-from appliance.db.tenancy import org_transaction
+from appliance.breakglass.service import BreakglassService
 from appliance.errors import NotFound
-from appliance.keys.signing import published_jwks
-from appliance.web.http import json_body
+from appliance.web.http import client_address, json_body
 
 ORG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -26,7 +24,7 @@ def service() -> BreakglassService:
 
 
 def checked_org(org: str) -> str:
-    if not ORG_PATTERN.match(org):
+    if not ORG_PATTERN.fullmatch(org):
         raise NotFound(f"org {org[:64]!r} not found")
     return org
 
@@ -35,7 +33,7 @@ def checked_org(org: str) -> str:
 async def activate(org: str) -> ResponseReturnValue:
     body = await json_body()
     activation_request = parse_activation_request(body)
-    source = request.remote_addr or "unknown"
+    source = client_address()
     activation = await service().activate(checked_org(org), activation_request, source=source)
     response: dict[str, Any] = {
         "credential": activation.credential,
@@ -46,16 +44,14 @@ async def activate(org: str) -> ResponseReturnValue:
         "expires_at": activation.expires_at,
         "ttl_seconds": activation.ttl_seconds,
         "ttl_capped": activation.ttl_capped,
+        "degraded": activation.degraded,
     }
     return jsonify(response), 201, {"Cache-Control": "no-store"}
 
 
 @blueprint.get("/o/<org>/breakglass/jwks.json")
 async def jwks(org: str) -> ResponseReturnValue:
-    svc = service()
-    org_id = await svc.org_id(checked_org(org))
-    async with org_transaction(svc.pool, org_id) as conn:
-        keys = await published_jwks(conn, org_id, "breakglass", now=svc.clock())
+    keys = await service().jwks(checked_org(org))
     return jsonify(keys), 200, {"Cache-Control": "public, max-age=60"}
 
 
@@ -63,6 +59,6 @@ async def jwks(org: str) -> ResponseReturnValue:
 async def issuer_metadata(org: str) -> ResponseReturnValue:
     """SD-JWT VC issuer metadata: the issuer and where its keys are."""
     svc = service()
-    await svc.org_id(checked_org(org))
+    await svc.check_org(checked_org(org))
     issuer = svc.issuer(org)
     return jsonify({"issuer": issuer, "jwks_uri": f"{issuer}/jwks.json"})

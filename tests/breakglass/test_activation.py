@@ -21,7 +21,9 @@ from tests.conftest import Database
 ACTIVATE = "/o/{org}/breakglass/activate"
 
 
-async def _activate(client: Client, who: Account, /, scope: dict | None = None, **overrides: object):  # type: ignore[no-untyped-def]
+async def _activate(
+    client: Client, who: Account, /, scope: dict | None = None, **overrides: object
+):  # type: ignore[no-untyped-def]
     return await client.post(
         ACTIVATE.format(org=who.org),
         json=activation_body(who, **overrides),
@@ -29,7 +31,9 @@ async def _activate(client: Client, who: Account, /, scope: dict | None = None, 
     )
 
 
-async def _audit(superuser: asyncpg.Connection, org_id: UUID, event_type: str) -> list[asyncpg.Record]:
+async def _audit(
+    superuser: asyncpg.Connection, org_id: UUID, event_type: str
+) -> list[asyncpg.Record]:
     return await superuser.fetch(
         "SELECT failure_reason, data, outcome FROM audit_events "
         "WHERE org_id = $1 AND event_type = $2 ORDER BY seq",
@@ -238,7 +242,9 @@ async def test_other_plane_routes_are_not_mounted(client: Client) -> None:
 
 async def test_jwks_and_issuer_metadata(client: Client, account: Account) -> None:
     await _activate(client, account)
-    metadata = await (await client.get(f"/.well-known/jwt-vc-issuer/o/{account.org}/breakglass")).get_json()
+    metadata = await (
+        await client.get(f"/.well-known/jwt-vc-issuer/o/{account.org}/breakglass")
+    ).get_json()
     assert metadata["issuer"] == f"https://appliance.test/o/{account.org}/breakglass"
     assert metadata["jwks_uri"] == f"{metadata['issuer']}/jwks.json"
     jwks = await (await client.get(f"/o/{account.org}/breakglass/jwks.json")).get_json()
@@ -246,9 +252,97 @@ async def test_jwks_and_issuer_metadata(client: Client, account: Account) -> Non
     assert all("d" not in k for k in jwks["keys"])
 
 
-async def test_seal_key_is_published(superuser: asyncpg.Connection, database: Database, app: object) -> None:
+async def test_seal_key_is_published(
+    superuser: asyncpg.Connection, database: Database, app: object
+) -> None:
     from appliance.keys.sealing import sealing_private_key
 
-    stored = await superuser.fetchval("SELECT public_key FROM plane_seal_keys WHERE plane = 'breakglass'")
-    expected = sealing_private_key(database.master_secrets[Plane.BREAKGLASS], "breakglass").public_key
+    stored = await superuser.fetchval(
+        "SELECT public_key FROM plane_seal_keys WHERE plane = 'breakglass'"
+    )
+    expected = sealing_private_key(
+        database.master_secrets[Plane.BREAKGLASS], "breakglass"
+    ).public_key
     assert bytes(stored) == bytes(expected)
+
+
+async def test_reused_code_does_not_count_toward_lockout(
+    client: Client, account: Account, superuser: asyncpg.Connection
+) -> None:
+    code = account.totp()
+    assert (await _activate(client, account, totp=code)).status_code == 201
+    for _ in range(6):
+        assert (await _activate(client, account, totp=code)).status_code == 401
+    locked = await superuser.fetchval(
+        "SELECT locked_until FROM breakglass_accounts WHERE org_id = $1", account.org_id
+    )
+    assert locked is None
+
+
+async def test_locked_account_still_hashes_passphrase(
+    client: Client, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(5):
+        await _activate(client, account, passphrase="wrong")
+    from appliance.breakglass import factors
+
+    calls: list[str] = []
+    real = factors.verify_passphrase
+
+    async def counting(stored: str | None, passphrase: str) -> None:
+        calls.append(passphrase)
+        await real(stored, passphrase)
+
+    monkeypatch.setattr(factors, "verify_passphrase", counting)
+    assert (await _activate(client, account)).status_code == 401
+    assert calls == [account.passphrase]
+
+
+async def test_forwarded_for_ignored_without_trusted_proxy(
+    client: Client, account: Account, superuser: asyncpg.Connection
+) -> None:
+    scope = source("203.0.113.7")
+    await client.post(
+        ACTIVATE.format(org=account.org),
+        json=activation_body(account, passphrase="wrong"),
+        scope_base=scope,
+        headers={"X-Forwarded-For": "198.51.100.99"},
+    )
+    sources = await superuser.fetch(
+        "SELECT source FROM audit_events WHERE org_id = $1 AND event_type = "
+        "'breakglass.activation_failed'",
+        account.org_id,
+    )
+    service = client.app.extensions["breakglass"]  # type: ignore[attr-defined]
+    assert [row["source"] for row in sources] == [service.source_hash("203.0.113.7")]
+
+
+async def test_forwarded_for_used_behind_trusted_proxy(
+    database: Database, superuser: asyncpg.Connection, clock: FrozenClock
+) -> None:
+    from dataclasses import replace
+    from ipaddress import ip_network
+
+    from appliance.app import create_app
+
+    account = await make_account(database, superuser, clock)
+    settings = replace(
+        database.settings(Plane.BREAKGLASS), trusted_proxies=(ip_network("10.0.0.0/8"),)
+    )
+    application = create_app(settings, clock=clock)
+    async with application.test_app():
+        client = application.test_client()
+        await client.post(
+            ACTIVATE.format(org=account.org),
+            json=activation_body(account, passphrase="wrong"),
+            scope_base=source("10.1.2.3"),
+            headers={"X-Forwarded-For": "192.0.2.1, 198.51.100.5, 10.9.9.9"},
+        )
+        service = application.extensions["breakglass"]
+        row = await superuser.fetchval(
+            "SELECT source FROM audit_events WHERE org_id = $1 AND event_type = "
+            "'breakglass.activation_failed'",
+            account.org_id,
+        )
+    # The nearest address that is not a trusted proxy, read from the right.
+    assert row == service.source_hash("198.51.100.5")

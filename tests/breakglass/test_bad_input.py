@@ -27,16 +27,22 @@ async def _post_raw(client: Client, org: str, data: bytes, content_type: str = "
         (b"[" * 100_000 + b"]" * 100_000, 413, "payload_too_large"),
         (b'{"a": "' + b"x" * 70_000 + b'"}', 413, "payload_too_large"),
         (b"[" * 5000 + b"]" * 5000, 400, "invalid_request"),
+        (b'{"ttl_seconds": NaN}', 400, "invalid_request"),
+        (b'{"ttl_seconds": Infinity}', 400, "invalid_request"),
     ],
 )
-async def test_malformed_body(client: Client, account: Account, data: bytes, status: int, error: str) -> None:
+async def test_malformed_body(
+    client: Client, account: Account, data: bytes, status: int, error: str
+) -> None:
     response = await _post_raw(client, account.org, data)
     assert response.status_code == status
     assert (await response.get_json())["error"] == error
 
 
 async def test_wrong_content_type(client: Client, account: Account) -> None:
-    response = await _post_raw(client, account.org, b"account=x", "application/x-www-form-urlencoded")
+    response = await _post_raw(
+        client, account.org, b"account=x", "application/x-www-form-urlencoded"
+    )
     assert response.status_code == 415
 
 
@@ -55,6 +61,12 @@ async def test_wrong_content_type(client: Client, account: Account) -> None:
         ("incident", ""),
         ("reason", "   "),
         ("reason", "r" * 1001),
+        ("account", "oncall\n"),
+        ("incident", "INC-7\n"),
+        ("reason", "outage\u0000poison"),
+        ("reason", "lone \ud800 surrogate"),
+        ("passphrase", "\ud800"),
+        ("reason", "bell \x07"),
         ("holder_jwk", None),
         ("holder_jwk", "not an object"),
         ("holder_jwk", {"kty": "RSA", "n": "x", "e": "AQAB"}),
@@ -70,16 +82,20 @@ async def test_invalid_field(client: Client, account: Account, field: str, value
         body.pop(field)
     else:
         body[field] = value
-    response = await client.post(f"/o/{account.org}/breakglass/activate", json=body, scope_base=source())
+    response = await client.post(
+        f"/o/{account.org}/breakglass/activate", json=body, scope_base=source()
+    )
     assert response.status_code == 400, await response.get_data()
     payload = await response.get_json()
     assert payload["error"] == "invalid_request"
     assert field in payload["error_description"]
 
 
-@pytest.mark.parametrize("org", ["UPPER", "a" * 70, "..", "x%00y"])
+@pytest.mark.parametrize("org", ["UPPER", "a" * 70, "..", "x%00y", "demo%0A"])
 async def test_invalid_org_is_not_found(client: Client, account: Account, org: str) -> None:
-    response = await client.post(f"/o/{org}/breakglass/activate", json=activation_body(account), scope_base=source())
+    response = await client.post(
+        f"/o/{org}/breakglass/activate", json=activation_body(account), scope_base=source()
+    )
     assert response.status_code == 404
 
 

@@ -39,3 +39,6 @@ AUDIT_EVENTS_BY_TYPE = query(
     FROM audit_events WHERE org_id = $1 AND event_type = $2 ORDER BY seq
     """,
 )
+AUDIT_EVENT_EXISTS = query(
+    "audit_event_exists", "SELECT 1 FROM audit_events WHERE org_id = $1 AND event_id = $2"
+)
