@@ -13,6 +13,7 @@ from quart.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from appliance.clock import Clock, system_clock
+from appliance.db.errors import DATABASE_UNAVAILABLE
 from appliance.db.pool import create_plane_pool
 from appliance.errors import ApiError
 from appliance.log import log_fields, request_id
@@ -22,15 +23,6 @@ from appliance.web.http import MAX_BODY_BYTES
 
 log = logging.getLogger("appliance.app")
 
-# Failures that mean "PostgreSQL is unreachable or saturated", answered with 503.
-DATABASE_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionFailureError,
-    asyncpg.TooManyConnectionsError,
-)
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -60,7 +52,7 @@ PLANE_PACKAGES = {
 
 
 def plane_module(plane: Plane) -> PlaneModule:
-    module: PlaneModule = importlib.import_module(f"{PLANE_PACKAGES[plane]}.plane")  # type: ignore[assignment]
+    module: PlaneModule = importlib.import_module(f"{PLANE_PACKAGES[plane]}.plane")
     return module
 
 
@@ -85,13 +77,19 @@ def _register_lifecycle(app: Quart, settings: Settings, clock: Clock) -> None:
     @app.before_serving
     async def open_pools() -> None:
         for plane, plane_settings in settings.planes.items():
-            pool = await create_plane_pool(plane_settings)
+            # Break-glass must start and serve from its snapshot while PostgreSQL
+            # is down, so its pool connects lazily instead of waiting at start.
+            pool = await create_plane_pool(plane_settings, wait=plane is not Plane.BREAKGLASS)
             app.extensions["pools"][plane.value] = pool
             await plane_module(plane).startup(app, pool, plane_settings, settings, clock)
         log.info("planes serving", extra=log_fields(planes=app.config["PLANES"]))
 
     @app.after_serving
     async def close_pools() -> None:
+        for plane in settings.planes:
+            shutdown = getattr(plane_module(plane), "shutdown", None)
+            if shutdown is not None:
+                await shutdown(app)
         for plane, pool in app.extensions["pools"].items():
             await pool.close()
             log.info("database pool closed", extra=log_fields(plane=plane))
@@ -158,5 +156,7 @@ def _register_error_handlers(app: Quart) -> None:
             extra=log_fields(path=request.path, method=request.method),
         )
         return error_response(
-            500, "server_error", f"internal error; quote request id {request_id.get()} to the operator"
+            500,
+            "server_error",
+            f"internal error; quote request id {request_id.get()} to the operator",
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import platformdirs
 
-from appliance.settings import Plane
+from appliance.settings import Plane, read_secret_file
 
 DEFAULT_ROOT_DATA_DIR = Path("/var/lib/appliance")
 
@@ -83,4 +83,4 @@ class DataDir:
         return (self.role_password_dir / plane.value).read_text("utf-8").strip()
 
     def master_secret(self, plane: Plane) -> bytes:
-        return self.master_secret_file(plane).read_bytes().strip()
+        return read_secret_file(self.master_secret_file(plane))

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -71,6 +72,14 @@ class Settings:
     port: int = 8400
     data_dir: Path | None = None
     log_level: str = "info"
+    # Past this snapshot age, offline break-glass activations still work but
+    # their credentials live at most `breakglass_stale_ttl` seconds.
+    breakglass_snapshot_max_age: int = 24 * 3600
+    breakglass_stale_ttl: int = 5 * 60
+    # Proxies (the gateway's Envoy pods) whose X-Forwarded-For is believed.
+    # Without them every client behind the gateway shares one address, and one
+    # client's failures would rate-limit everybody.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     def plane(self, plane: Plane) -> PlaneSettings:
         return self.planes[plane]
@@ -145,11 +154,27 @@ def check_database_url(name: str, url: str) -> str:
     return url
 
 
+def read_secret_file(path: Path) -> bytes:
+    """Return a secret file's bytes without one trailing line ending.
+
+    Only the line ending goes: stripping all whitespace would shorten a
+    binary secret that happens to end in a whitespace byte.
+    """
+    secret = path.read_bytes()
+    if secret.endswith(b"\n"):
+        secret = secret[:-1]
+        if secret.endswith(b"\r"):
+            secret = secret[:-1]
+    return secret
+
+
 def load_master_secret(name: str, path: str) -> bytes:
     try:
-        secret = Path(path).read_bytes().strip()
+        secret = read_secret_file(Path(path))
     except OSError as error:
-        raise SettingsError(f"{name}: cannot read master secret {path!r}: {error.strerror}") from None
+        raise SettingsError(
+            f"{name}: cannot read master secret {path!r}: {error.strerror}"
+        ) from None
     if len(secret) < MIN_MASTER_SECRET_BYTES:
         raise SettingsError(
             f"{name}: master secret in {path!r} has {len(secret)} bytes, "
@@ -227,4 +252,23 @@ def load_settings(env: Mapping[str, str] | None = None, *, plane: str | None = N
         port=port,
         data_dir=Path(data_dir) if data_dir else None,
         log_level=log_level,
+        breakglass_snapshot_max_age=_int(
+            env, "APPLIANCE_BREAKGLASS_SNAPSHOT_MAX_AGE", 24 * 3600, 60, 30 * 24 * 3600
+        ),
+        breakglass_stale_ttl=_int(env, "APPLIANCE_BREAKGLASS_STALE_TTL", 5 * 60, 60, 3600),
+        trusted_proxies=parse_networks(
+            "APPLIANCE_TRUSTED_PROXIES", _lookup(env, "APPLIANCE_TRUSTED_PROXIES") or ""
+        ),
     )
+
+
+def parse_networks(name: str, raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    networks = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"{name}: {item!r} is not an IP network such as 10.0.0.0/8"
+            ) from None
+    return tuple(networks)

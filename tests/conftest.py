@@ -45,7 +45,9 @@ class Database:
     secrets_dir: Path
 
     def dsn(self, plane: Plane) -> str:
-        return self.cluster.dsn_for(f"appliance_{plane.value}", self.role_passwords[plane], DATABASE)
+        return self.cluster.dsn_for(
+            f"appliance_{plane.value}", self.role_passwords[plane], DATABASE
+        )
 
     def plane_settings(self, plane: Plane, *, pool_max: int = 4) -> PlaneSettings:
         return PlaneSettings(

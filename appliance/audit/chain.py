@@ -82,7 +82,7 @@ async def append(conn: asyncpg.Connection, org_id: UUID, event: AuditEvent) -> i
     head = await conn.fetchrow(AUDIT_HEAD_LOCK, org_id)
     if head is None:
         raise RuntimeError(f"audit head of org {org_id} is not visible: is the org context set?")
-    seq = head["seq"] + 1
+    seq: int = head["seq"] + 1
     prev_hash = bytes(head["hash"])
     digest = chain_hash(prev_hash, org_id, seq, event)
     await conn.execute(

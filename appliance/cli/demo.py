@@ -31,7 +31,11 @@ def load_demo(data_dir: Path | None) -> dict[str, Any]:
 
 @demo.command("totp")
 @click.argument("identity", default="breakglass")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data folder of `appliance up`.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data folder of `appliance up`.",
+)
 def totp_command(identity: str, data_dir: Path | None) -> None:
     """Print the current TOTP code of a demo IDENTITY (default: the break-glass account).
 
@@ -40,17 +44,26 @@ def totp_command(identity: str, data_dir: Path | None) -> None:
     secrets_by_identity = load_demo(data_dir)
     entry = secrets_by_identity.get(identity)
     if not isinstance(entry, dict) or "totp_secret" not in entry:
-        names = ", ".join(k for k, v in secrets_by_identity.items() if isinstance(v, dict) and "totp_secret" in v)
-        raise click.ClickException(f"no demo identity {identity!r} with a TOTP secret; known: {names}")
+        names = ", ".join(
+            k for k, v in secrets_by_identity.items() if isinstance(v, dict) and "totp_secret" in v
+        )
+        raise click.ClickException(
+            f"no demo identity {identity!r} with a TOTP secret; known: {names}"
+        )
     click.echo(code_at(entry["totp_secret"], int(time.time() // STEP_SECONDS)))
 
 
 @demo.command("passphrase")
 @click.argument("identity", default="breakglass")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data folder of `appliance up`.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data folder of `appliance up`.",
+)
 def passphrase_command(identity: str, data_dir: Path | None) -> None:
-    """Print the passphrase of a demo IDENTITY, for piping into `--passphrase-stdin`."""
+    """Print the passphrase (or password) of a demo IDENTITY, for `--passphrase-stdin`."""
     entry = load_demo(data_dir).get(identity)
-    if not isinstance(entry, dict) or "passphrase" not in entry:
-        raise click.ClickException(f"no demo identity {identity!r} with a passphrase")
-    click.echo(entry["passphrase"])
+    secret = entry.get("passphrase", entry.get("password")) if isinstance(entry, dict) else None
+    if not isinstance(secret, str):
+        raise click.ClickException(f"no demo identity {identity!r} with a passphrase or password")
+    click.echo(secret)

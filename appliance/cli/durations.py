@@ -11,7 +11,7 @@ UNITS = {"s": 1, "m": 60, "h": 3600}
 PATTERN = re.compile(r"^(\d{1,6})([smh]?)$")
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType):  # type: ignore[type-arg]
     """A click parameter that converts `15m` into 900 seconds."""
 
     name = "duration"

@@ -17,7 +17,9 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 class HttpError(Exception):
     """The server answered with an error, or could not be reached."""
 
-    def __init__(self, message: str, *, status: int | None = None, error: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, error: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
@@ -47,6 +49,9 @@ def request_json(method: str, url: str, body: Any = None, *, cacert: str | None 
             code, description = payload.get("error"), payload.get("error_description")
         except (ValueError, AttributeError):
             code, description = None, raw[:200].decode(errors="replace")
+        retry_after = error.headers.get("Retry-After")
+        if retry_after:
+            description = f"{description} (retry after {retry_after} s)"
         raise HttpError(
             f"{url}: HTTP {error.code} {code or ''}: {description}".replace("  ", " "),
             status=error.code,

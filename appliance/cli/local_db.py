@@ -17,7 +17,8 @@ def resolve_admin_dsn(data_dir: Path | None) -> str:
     data = DataDir((data_dir or default_data_dir()).resolve())
     if not (data.role_password_dir / Plane.ADMIN.value).exists():
         raise click.ClickException(
-            f"no appliance data in {data.root}: pass --database-url, or --data-dir of `appliance up`"
+            f"no appliance data in {data.root}: "
+            "pass --database-url, or --data-dir of `appliance up`"
         )
     pg = EmbeddedPostgres(data.root)
     return pg.dsn_for("appliance_admin", data.role_password(Plane.ADMIN), "appliance")

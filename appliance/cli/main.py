@@ -5,11 +5,14 @@ from __future__ import annotations
 import click
 
 from appliance import __version__
+from appliance.cli.admin import admin
 from appliance.cli.audit import audit
 from appliance.cli.breakglass import breakglass
 from appliance.cli.credential import credential
 from appliance.cli.demo import demo
+from appliance.cli.keys import keys
 from appliance.cli.migrate import migrate_command
+from appliance.cli.pim import pim
 from appliance.cli.serve import serve
 from appliance.cli.up import up
 
@@ -27,6 +30,9 @@ cli.add_command(breakglass)
 cli.add_command(credential)
 cli.add_command(audit)
 cli.add_command(demo)
+cli.add_command(admin)
+cli.add_command(pim)
+cli.add_command(keys)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import click
@@ -16,17 +17,29 @@ from appliance.settings import SettingsError, check_database_url
 @click.option(
     "--database-url",
     envvar="APPLIANCE_MIGRATE_DATABASE_URL",
-    required=True,
-    help="DSN of a role that owns the schema and may create roles.",
+    help="DSN of a role that owns the schema and may create roles "
+    "(or a file named by APPLIANCE_MIGRATE_DATABASE_URL_FILE).",
 )
 @click.option(
     "--role-password-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Folder with one file per plane (auth, admin, pim, breakglass) holding that role's password.",
+    help="Folder with one file per plane (auth, admin, pim, breakglass) "
+    "containing that role's password.",
 )
-def migrate_command(database_url: str, role_password_dir: Path | None) -> None:
+def migrate_command(database_url: str | None, role_password_dir: Path | None) -> None:
     """Apply pending migrations under an advisory lock; safe to run from several pods at once."""
     configure_logging()
+    if database_url is None:
+        url_file = os.environ.get("APPLIANCE_MIGRATE_DATABASE_URL_FILE")
+        if not url_file:
+            raise click.UsageError(
+                "give --database-url, APPLIANCE_MIGRATE_DATABASE_URL "
+                "or APPLIANCE_MIGRATE_DATABASE_URL_FILE"
+            )
+        try:
+            database_url = Path(url_file).read_text("utf-8").strip()
+        except OSError as error:
+            raise click.ClickException(f"cannot read {url_file}: {error.strerror}") from None
     try:
         check_database_url("--database-url", database_url)
         applied = asyncio.run(migrate(database_url, role_password_dir=role_password_dir))

@@ -23,8 +23,21 @@ log = logging.getLogger("appliance.serve")
     required=True,
     help="Plane to serve; `all` mounts every plane in this process.",
 )
-@click.option("--host", envvar="APPLIANCE_HOST", default="127.0.0.1", show_default=True, help="Listen address.")
-@click.option("--port", envvar="APPLIANCE_PORT", type=click.IntRange(1, 65535), default=8400, show_default=True, help="Listen port.")
+@click.option(
+    "--host",
+    envvar="APPLIANCE_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Listen address.",
+)
+@click.option(
+    "--port",
+    envvar="APPLIANCE_PORT",
+    type=click.IntRange(1, 65535),
+    default=8400,
+    show_default=True,
+    help="Listen port.",
+)
 def serve(plane: str, host: str, port: int) -> None:
     """Serve PLANE until SIGTERM or Ctrl-C.
 
@@ -64,5 +77,5 @@ async def _serve(settings: Settings) -> None:
         "serving",
         extra=log_fields(planes=[p.value for p in settings.planes], bind=config.bind[0]),
     )
-    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
     log.info("stopped", extra=log_fields(planes=[p.value for p in settings.planes]))

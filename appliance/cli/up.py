@@ -40,7 +40,9 @@ def plane_env(data: DataDir, pg: EmbeddedPostgres, plane: Plane, port: int) -> d
     prefix = f"APPLIANCE_{plane.name}"
     env.update(
         {
-            f"{prefix}_DATABASE_URL": pg.dsn_for(f"appliance_{plane.value}", data.role_password(plane), "appliance"),
+            f"{prefix}_DATABASE_URL": pg.dsn_for(
+                f"appliance_{plane.value}", data.role_password(plane), "appliance"
+            ),
             f"{prefix}_MASTER_SECRET_FILE": str(data.master_secret_file(plane)),
             "APPLIANCE_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "APPLIANCE_DATA_DIR": str(data.plane_dir(plane)),
@@ -68,7 +70,16 @@ class PlaneProcess:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 (kept open while the child runs)
         self.process = subprocess.Popen(  # noqa: S603 (fixed argv)
-            [sys.executable, "-m", "appliance", "serve", "--plane", self.plane.value, "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "serve",
+                "--plane",
+                self.plane.value,
+                "--port",
+                str(self.port),
+            ],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
@@ -101,7 +112,9 @@ class PlaneProcess:
 
     def log_tail(self, lines: int = 15) -> str:
         try:
-            return "\n".join(self.log_path.read_text("utf-8", errors="replace").splitlines()[-lines:])
+            return "\n".join(
+                self.log_path.read_text("utf-8", errors="replace").splitlines()[-lines:]
+            )
         except OSError:
             return "(no log)"
 
@@ -114,26 +127,30 @@ def wait_healthy(planes: list[PlaneProcess]) -> None:
             assert plane.process is not None
             if plane.process.poll() is not None:
                 raise click.ClickException(
-                    f"plane {plane.plane.value} exited with code {plane.process.returncode} at start; "
+                    f"plane {plane.plane.value} exited with code "
+                    f"{plane.process.returncode} at start; "
                     f"its log ({plane.log_path}) ends with:\n{plane.log_tail()}"
                 )
             if plane.healthy():
                 pending.remove(plane)
         if time.monotonic() > deadline:
             names = ", ".join(p.plane.value for p in pending)
-            raise click.ClickException(f"planes not healthy after {START_TIMEOUT_SECONDS:.0f}s: {names}")
+            raise click.ClickException(
+                f"planes not healthy after {START_TIMEOUT_SECONDS:.0f}s: {names}"
+            )
         time.sleep(0.1)
 
 
 async def prepare_database(data: DataDir, pg: EmbeddedPostgres, breakglass_url: str) -> bool:
     """Migrate and seed; return True when the demo org was created by this call."""
-    await migrate(pg.superuser_dsn(), role_password_dir=data.role_password_dir)
-    conn = await asyncpg.connect(pg.superuser_dsn())
+    await migrate(pg.superuser_dsn("appliance"), role_password_dir=data.role_password_dir)
+    conn = await asyncpg.connect(pg.superuser_dsn("appliance"))
     try:
         seeded = await seed_demo(
             conn,
             breakglass_master_secret=data.master_secret(Plane.BREAKGLASS),
             public_url=breakglass_url,
+            plane_master_secrets={plane.value: data.master_secret(plane) for plane in Plane},
         )
     finally:
         await conn.close()
@@ -153,8 +170,17 @@ def print_summary(planes: list[PlaneProcess], data: DataDir, seeded: bool) -> No
     click.echo("stop with Ctrl-C")
 
 
-def supervise(planes: list[PlaneProcess], stop_requested: list[int]) -> None:
+def supervise(planes: list[PlaneProcess], pg: EmbeddedPostgres, stop_requested: list[int]) -> None:
+    postgres_reported = False
     while not stop_requested:
+        if not postgres_reported and not pg.is_running():
+            # Not restarted on purpose: drills stop PostgreSQL to test the planes.
+            click.echo(
+                "postgres has stopped: break-glass serves from its snapshot, the other planes "
+                "answer 503; restart `appliance up` to bring it back",
+                err=True,
+            )
+            postgres_reported = True
         for plane in planes:
             assert plane.process is not None
             code = plane.process.poll()
@@ -178,15 +204,22 @@ def supervise(planes: list[PlaneProcess], stop_requested: list[int]) -> None:
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder for the embedded PostgreSQL, secrets and logs (default: /var/lib/appliance as root, else the user data dir).",
+    help="Folder for the embedded PostgreSQL, secrets and logs "
+    "(default: /var/lib/appliance as root, else the user data dir).",
 )
-@click.option("--base-port", type=click.IntRange(1024, 65530), default=DEFAULT_BASE_PORT, show_default=True, help="Port of the auth plane; admin, pim and breakglass use the next three.")
+@click.option(
+    "--base-port",
+    type=click.IntRange(1024, 65530),
+    default=DEFAULT_BASE_PORT,
+    show_default=True,
+    help="Port of the auth plane; admin, pim and breakglass use the next three.",
+)
 def up(data_dir: Path | None, base_port: int) -> None:
     """Start an embedded PostgreSQL and the four planes, seeded with org `demo`."""
     configure_logging("warning")
     data = DataDir((data_dir or default_data_dir()).resolve())
+    # 0700: the embedded server's own user gets group access where it needs it.
     data.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(data.root, 0o711)
     data.ensure_secrets()
     pg = EmbeddedPostgres(data.root)
     stop_requested: list[int] = []
@@ -209,18 +242,26 @@ def up(data_dir: Path | None, base_port: int) -> None:
             seeded = asyncio.run(prepare_database(data, pg, breakglass_url))
         except MigrationError as error:
             raise click.ClickException(str(error)) from None
-        for plane in PLANE_ORDER:
-            process = PlaneProcess(plane, ports[plane], plane_env(data, pg, plane, ports[plane]), data.log_file(plane))
+        for plane_name in PLANE_ORDER:
+            process = PlaneProcess(
+                plane_name,
+                ports[plane_name],
+                plane_env(data, pg, plane_name, ports[plane_name]),
+                data.log_file(plane_name),
+            )
             process.start()
             planes.append(process)
         wait_healthy(planes)
         print_summary(planes, data, seeded)
-        state = {p.plane.value: {"url": p.url, "pid": p.process.pid if p.process else None} for p in planes}
+        state = {
+            p.plane.value: {"url": p.url, "pid": p.process.pid if p.process else None}
+            for p in planes
+        }
         write_private(data.root / "up.json", json.dumps(state, indent=2).encode())
-        supervise(planes, stop_requested)
+        supervise(planes, pg, stop_requested)
         click.echo("stopping ...")
     finally:
-        for plane in planes:
-            plane.stop()
+        for running in planes:
+            running.stop()
         pg.stop()
     click.echo("stopped")

@@ -55,9 +55,24 @@ def _log_retry(plane: str) -> Any:
     return log_retry
 
 
-async def create_plane_pool(settings: PlaneSettings, *, connect_deadline: float = 60.0) -> asyncpg.Pool:
-    """Open the plane's pool, retrying transient failures for `connect_deadline` seconds."""
+async def create_plane_pool(
+    settings: PlaneSettings, *, connect_deadline: float = 60.0, wait: bool = True
+) -> asyncpg.Pool:
+    """Open the plane's pool, retrying transient failures for `connect_deadline` seconds.
+
+    With `wait=False` the pool opens no connection at start (min size 0), so
+    it is created even while PostgreSQL is unreachable.
+    """
     plane = settings.plane.value
+    if not wait:
+        return await asyncpg.create_pool(
+            settings.database_url,
+            min_size=0,
+            max_size=settings.pool.max_size,
+            timeout=settings.pool.acquire_timeout,
+            command_timeout=STATEMENT_TIMEOUT_MS / 1000,
+            server_settings=_server_settings(plane),
+        )
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(TRANSIENT_CONNECT_ERRORS),
         wait=wait_exponential(multiplier=0.2, max=5),
@@ -72,14 +87,18 @@ async def create_plane_pool(settings: PlaneSettings, *, connect_deadline: float 
                 max_size=settings.pool.max_size,
                 timeout=settings.pool.acquire_timeout,
                 command_timeout=STATEMENT_TIMEOUT_MS / 1000,
-                server_settings={
-                    "application_name": f"appliance-{plane}",
-                    "statement_timeout": str(STATEMENT_TIMEOUT_MS),
-                    "idle_in_transaction_session_timeout": "30000",
-                },
+                server_settings=_server_settings(plane),
             )
     log.info(
         "database pool ready",
         extra=log_fields(plane=plane, min=settings.pool.min_size, max=settings.pool.max_size),
     )
     return pool
+
+
+def _server_settings(plane: str) -> dict[str, str]:
+    return {
+        "application_name": f"appliance-{plane}",
+        "statement_timeout": str(STATEMENT_TIMEOUT_MS),
+        "idle_in_transaction_session_timeout": "30000",
+    }

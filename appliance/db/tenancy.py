@@ -20,9 +20,11 @@ from appliance.db.queries.orgs import SET_ORG_CONTEXT
 
 
 @asynccontextmanager
-async def transaction(pool: asyncpg.Pool, *, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+async def transaction(
+    pool: asyncpg.Pool, *, acquire_timeout: float | None = None
+) -> AsyncIterator[asyncpg.Connection]:
     """Yield a connection inside a transaction; terminate it if the transaction leaks."""
-    conn: asyncpg.Connection = await pool.acquire(timeout=timeout)
+    conn: asyncpg.Connection = await pool.acquire(timeout=acquire_timeout)
     try:
         async with conn.transaction():
             yield conn
@@ -34,10 +36,10 @@ async def transaction(pool: asyncpg.Pool, *, timeout: float | None = None) -> As
 
 @asynccontextmanager
 async def org_transaction(
-    pool: asyncpg.Pool, org_id: UUID, *, timeout: float | None = None
+    pool: asyncpg.Pool, org_id: UUID, *, acquire_timeout: float | None = None
 ) -> AsyncIterator[asyncpg.Connection]:
     """Yield a connection in a transaction scoped to `org_id` by row-level security."""
-    async with transaction(pool, timeout=timeout) as conn:
+    async with transaction(pool, acquire_timeout=acquire_timeout) as conn:
         await conn.execute(SET_ORG_CONTEXT, str(org_id))
         yield conn
 

@@ -12,6 +12,7 @@ later needs no migration: old hashes still verify and are rehashed on success.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import nacl.exceptions
 import nacl.pwhash
@@ -36,7 +37,9 @@ def hash_passphrase(passphrase: str) -> str:
     encoded = passphrase.encode()
     if len(encoded) > MAX_PASSPHRASE_BYTES:
         raise ValueError(f"passphrase is longer than {MAX_PASSPHRASE_BYTES} bytes")
-    hashed: bytes = nacl.pwhash.argon2id.str(encoded, opslimit=ARGON2_OPSLIMIT, memlimit=ARGON2_MEMLIMIT)
+    hashed: bytes = nacl.pwhash.argon2id.str(
+        encoded, opslimit=ARGON2_OPSLIMIT, memlimit=ARGON2_MEMLIMIT
+    )
     return hashed.decode()
 
 
@@ -61,14 +64,14 @@ async def verify_passphrase(stored_hash: str | None, passphrase: str) -> None:
     async with _hash_slots:
         if stored_hash is None:
             if _DUMMY_HASH is None:
-                _DUMMY_HASH = (await asyncio.to_thread(hash_passphrase, "not-a-real-account")).encode()
+                _DUMMY_HASH = (
+                    await asyncio.to_thread(hash_passphrase, "not-a-real-account")
+                ).encode()
             await asyncio.to_thread(_verify_dummy, _DUMMY_HASH, passphrase)
             raise PassphraseMismatch()
         await asyncio.to_thread(verify_passphrase_sync, stored_hash, passphrase)
 
 
 def _verify_dummy(dummy: bytes, passphrase: str) -> None:
-    try:
+    with contextlib.suppress(PassphraseMismatch):
         verify_passphrase_sync(dummy.decode(), passphrase)
-    except PassphraseMismatch:
-        pass

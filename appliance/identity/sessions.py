@@ -62,7 +62,9 @@ async def load_session(
     row = await conn.fetchrow(SESSION_BY_TOKEN, token_hash(token), plane, org_id, now)
     if row is None or row["disabled"]:
         return None
-    return Session(row["id"], org_id, row["user_id"], row["username"], row["display_name"], row["expires_at"])
+    return Session(
+        row["id"], org_id, row["user_id"], row["username"], row["display_name"], row["expires_at"]
+    )
 
 
 async def revoke_session(conn: asyncpg.Connection, token: str, *, now: datetime) -> None:

@@ -177,7 +177,9 @@ async def _record_failure(
     data: dict[str, int] = {}
     if row is not None and reason not in ("user_locked", "user_disabled"):
         attempts = row["failed_attempts"] + 1
-        locked_until = now + timedelta(seconds=LOCKOUT_SECONDS) if attempts >= LOCKOUT_THRESHOLD else None
+        locked_until = (
+            now + timedelta(seconds=LOCKOUT_SECONDS) if attempts >= LOCKOUT_THRESHOLD else None
+        )
         await conn.execute(USER_RECORD_FAILURE, row["id"], attempts, locked_until, now)
         data["failed_attempts"] = attempts
         if locked_until is not None:

@@ -88,13 +88,19 @@ class SigningKeyStore:
             row = await conn.fetchrow(SIGNING_KEY_ACTIVE, org_id, self.plane)
             if row is None:
                 return await self.create(conn, org_id, status="active", now=now)
-        return self.decrypt(org_id, row["kid"], row["alg"], row["private_key_nonce"], row["private_key_ciphertext"])
+        return self.decrypt(
+            org_id, row["kid"], row["alg"], row["private_key_nonce"], row["private_key_ciphertext"]
+        )
 
-    def decrypt(self, org_id: UUID, kid: str, alg: str, nonce: bytes, ciphertext: bytes) -> SigningKey:
+    def decrypt(
+        self, org_id: UUID, kid: str, alg: str, nonce: bytes, ciphertext: bytes
+    ) -> SigningKey:
         cached = self._cache.get(kid)
         if cached is not None:
             return cached
-        plaintext = self._envelope.open(nonce, ciphertext, associated_data(str(org_id), self.plane, kid))
+        plaintext = self._envelope.open(
+            nonce, ciphertext, associated_data(str(org_id), self.plane, kid)
+        )
         signing_key = SigningKey(kid, alg, jwk.JWK.from_json(plaintext.decode()))
         self._cache[kid] = signing_key
         return signing_key

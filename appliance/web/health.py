@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 import asyncpg
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from quart import Blueprint, Response, current_app, g, jsonify, request
 from quart.typing import ResponseReturnValue
 
@@ -70,11 +78,22 @@ async def healthz() -> ResponseReturnValue:
 
 @blueprint.get("/readyz")
 async def readyz() -> ResponseReturnValue:
-    """Readiness: every pool of this process answers a query within a second."""
+    """Readiness: every pool of this process answers a query within a second.
+
+    A plane may register its own check in `app.extensions["readiness"]`: the
+    break-glass plane stays ready while it can serve from its snapshot.
+    """
     pools: dict[str, asyncpg.Pool] = current_app.extensions["pools"]
-    checks: dict[str, str] = {}
+    overrides: dict[str, Callable[[], tuple[bool, dict[str, Any]]]] = current_app.extensions.get(
+        "readiness", {}
+    )
+    checks: dict[str, Any] = {}
     ready = True
     for plane, pool in pools.items():
+        if plane in overrides:
+            plane_ready, checks[plane] = overrides[plane]()
+            ready = ready and plane_ready
+            continue
         try:
             async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
                 await pool.fetchval("SELECT 1")
@@ -82,7 +101,7 @@ async def readyz() -> ResponseReturnValue:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
             ready = False
             checks[plane] = f"database unreachable: {type(error).__name__}"
-    body = {"status": "ready" if ready else "not ready", "database": checks}
+    body = {"status": "ready" if ready else "not ready", "planes": checks}
     return jsonify(body), 200 if ready else 503
 
 

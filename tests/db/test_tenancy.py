@@ -20,7 +20,9 @@ async def test_unfiltered_query_sees_only_own_org(
         async with conn.transaction():
             await conn.execute(SET_ORG_CONTEXT, str(org_a))
             # Deliberately no WHERE org_id = ...: row-level security must filter.
-            orgs_seen = {row["org_id"] for row in await conn.fetch("SELECT org_id FROM audit_events")}
+            orgs_seen = {
+                row["org_id"] for row in await conn.fetch("SELECT org_id FROM audit_events")
+            }
         assert orgs_seen == {org_a}
         assert org_b not in orgs_seen
     finally:

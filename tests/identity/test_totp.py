@@ -32,7 +32,10 @@ def test_accepts_current_and_adjacent_steps() -> None:
     now = 1_700_000_000.0
     step = int(now // STEP_SECONDS)
     for offset in (-1, 0, 1):
-        assert verify_totp(SECRET, code_at(SECRET, step + offset), now=now, last_used_step=0) == step + offset
+        assert (
+            verify_totp(SECRET, code_at(SECRET, step + offset), now=now, last_used_step=0)
+            == step + offset
+        )
 
 
 def test_rejects_code_two_steps_old() -> None:

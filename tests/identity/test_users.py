@@ -20,25 +20,40 @@ from tests.conftest import Database
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
 
 
-async def _user(database: Database, superuser: asyncpg.Connection, org_id: UUID) -> tuple[str, str, str]:
+async def _user(
+    database: Database, superuser: asyncpg.Connection, org_id: UUID
+) -> tuple[str, str, str]:
     username = f"user-{secrets.token_hex(3)}"
     password = secrets.token_urlsafe(12)
     totp_secret = new_secret()
     keys = {
-        plane.value: bytes(sealing_private_key(database.master_secrets[plane], plane.value).public_key)
+        plane.value: bytes(
+            sealing_private_key(database.master_secrets[plane], plane.value).public_key
+        )
         for plane in (Plane.AUTH, Plane.PIM)
     }
     async with superuser.transaction():
         await set_org(superuser, org_id)
         await create_user(
-            superuser, org_id, username=username, password=password, totp_secret=totp_secret,
-            seal_public_keys=keys, actor="tests", now=NOW,
+            superuser,
+            org_id,
+            username=username,
+            password=password,
+            totp_secret=totp_secret,
+            seal_public_keys=keys,
+            actor="tests",
+            now=NOW,
         )
     return username, password, totp_secret
 
 
 async def _login(
-    database: Database, org_id: UUID, plane: Plane, username: str, password: str, code: str,
+    database: Database,
+    org_id: UUID,
+    plane: Plane,
+    username: str,
+    password: str,
+    code: str,
     now: datetime = NOW,
 ) -> AuthenticatedUser:
     conn = await asyncpg.connect(database.dsn(plane))
@@ -47,9 +62,14 @@ async def _login(
             await set_org(conn, org_id)
             try:
                 return await authenticate(
-                    conn, org_id, plane=plane.value,
+                    conn,
+                    org_id,
+                    plane=plane.value,
                     seal_key=sealing_private_key(database.master_secrets[plane], plane.value),
-                    username=username, password=password, totp=code, now=now,
+                    username=username,
+                    password=password,
+                    totp=code,
+                    now=now,
                 )
             except LoginFailed as failure:
                 caught = failure
@@ -64,7 +84,8 @@ def _code(secret: str, now: datetime = NOW) -> str:
 
 async def _reasons(superuser: asyncpg.Connection, org_id: UUID) -> list[str]:
     rows = await superuser.fetch(
-        "SELECT failure_reason FROM audit_events WHERE org_id = $1 AND event_type = 'user.login_failed' ORDER BY seq",
+        "SELECT failure_reason FROM audit_events "
+        "WHERE org_id = $1 AND event_type = 'user.login_failed' ORDER BY seq",
         org_id,
     )
     return [r["failure_reason"] for r in rows]
@@ -141,7 +162,9 @@ async def test_session_lifecycle(
         async with conn.transaction():
             await set_org(conn, org[0])
             token, expires_at = await create_session(conn, org[0], user.id, plane="pim", now=NOW)
-            stored = await conn.fetchval("SELECT count(*) FROM sessions WHERE token_hash = $1", token.encode())
+            stored = await conn.fetchval(
+                "SELECT count(*) FROM sessions WHERE token_hash = $1", token.encode()
+            )
             assert stored == 0  # only the hash is stored
             session = await load_session(conn, org[0], token, plane="pim", now=NOW)
             assert session is not None

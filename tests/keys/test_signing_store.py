@@ -45,9 +45,7 @@ async def test_raw_rows_hold_no_private_key_material(
     assert b'"d"' not in raw
 
 
-async def test_active_key_is_created_once(
-    database: Database, org: tuple[UUID, str]
-) -> None:
+async def test_active_key_is_created_once(database: Database, org: tuple[UUID, str]) -> None:
     org_id, _ = org
     first = await _create_active_key(database, org_id, Plane.BREAKGLASS)
     second = await _create_active_key(database, org_id, Plane.BREAKGLASS)
@@ -85,9 +83,7 @@ async def test_admin_cannot_read_private_key_columns(
         await conn.close()
 
 
-async def test_jwks_publishes_public_keys_only(
-    database: Database, org: tuple[UUID, str]
-) -> None:
+async def test_jwks_publishes_public_keys_only(database: Database, org: tuple[UUID, str]) -> None:
     org_id, _ = org
     private = await _create_active_key(database, org_id, Plane.BREAKGLASS)
     conn = await asyncpg.connect(database.dsn(Plane.BREAKGLASS))

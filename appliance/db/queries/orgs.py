@@ -2,9 +2,7 @@
 
 from appliance.db.queries import query
 
-SET_ORG_CONTEXT = query(
-    "set_org_context", "SELECT set_config('appliance.org_id', $1::text, true)"
-)
+SET_ORG_CONTEXT = query("set_org_context", "SELECT set_config('appliance.org_id', $1::text, true)")
 ORG_BY_NAME = query("org_by_name", "SELECT id, name, display_name FROM orgs WHERE name = $1")
 ORG_LIST = query("org_list", "SELECT id, name, display_name FROM orgs ORDER BY name")
 ORG_INSERT = query(
