@@ -55,3 +55,32 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
 def log_fields(**fields: Any) -> dict[str, Any]:
     """Build the `extra` argument that carries structured fields into a record."""
     return {"fields": fields}
+
+
+class RepeatLimiter:
+    """Let at most `limit` log records through per `window_seconds`; count the rest.
+
+    For records an attacker can trigger at request rate (failed client
+    authentication, say), so a flood of bad requests cannot flood the log.
+    The first record let through after a suppressed period reports how many
+    were dropped.
+    """
+
+    def __init__(self, limit: int = 10, window_seconds: float = 1.0) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._window_start = 0.0
+        self._count = 0
+        self._suppressed = 0
+
+    def allow(self, now: float | None = None) -> tuple[bool, int]:
+        """Return whether to log this record, and how many were suppressed before it."""
+        now = time.monotonic() if now is None else now
+        if now - self._window_start >= self.window_seconds:
+            self._window_start, self._count = now, 0
+        self._count += 1
+        if self._count > self.limit:
+            self._suppressed += 1
+            return False, 0
+        suppressed, self._suppressed = self._suppressed, 0
+        return True, suppressed

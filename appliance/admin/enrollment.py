@@ -14,7 +14,6 @@ import io
 from collections.abc import Iterable
 
 import asyncpg
-import segno
 
 from appliance.admin.errors import Conflict
 from appliance.db.queries.keys import SEAL_KEY_GET
@@ -24,14 +23,19 @@ from appliance.identity.totp import new_secret, provisioning_uri
 USER_LOGIN_PLANES = ("admin", "auth", "pim")
 
 
-async def plane_public_keys(conn: asyncpg.Connection, planes: Iterable[str]) -> dict[str, bytes]:
-    """Return each plane's published sealing key; raise `Conflict` naming a missing one."""
+async def plane_public_keys(
+    conn: asyncpg.Connection, planes: Iterable[str], *, sealed: str = "TOTP seed"
+) -> dict[str, bytes]:
+    """Return each plane's published sealing key; raise `Conflict` naming a missing one.
+
+    `sealed` names what the caller seals, for the error message.
+    """
     keys: dict[str, bytes] = {}
     for plane in planes:
         public_key = await conn.fetchval(SEAL_KEY_GET, plane)
         if public_key is None:
             raise Conflict(
-                f"the {plane} plane has not published its sealing key yet, so no TOTP seed can "
+                f"the {plane} plane has not published its sealing key yet, so no {sealed} can "
                 f"be sealed to it: start the {plane} plane once (appliance serve --plane "
                 f"{plane}), then retry"
             )
@@ -42,6 +46,9 @@ async def plane_public_keys(conn: asyncpg.Connection, planes: Iterable[str]) -> 
 def qr_png(uri: str) -> bytes:
     """Render `uri` as a PNG QR code (error correction M, 4-module quiet zone)."""
     buffer = io.BytesIO()
+    # Imported here: QR codes are rare, and the module costs memory in every admin process.
+    import segno
+
     segno.make_qr(uri, error="m").save(buffer, kind="png", scale=5, border=4)
     return buffer.getvalue()
 

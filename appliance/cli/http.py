@@ -29,8 +29,16 @@ def _context(cacert: str | None) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=cacert) if cacert else None
 
 
-def request_json(method: str, url: str, body: Any = None, *, cacert: str | None = None) -> Any:
-    """Send `body` as JSON and return the decoded JSON response, or raise `HttpError`."""
+def request_json(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    cacert: str | None = None,
+    token: str | None = None,
+) -> Any:
+    """Send `body` as JSON, with a bearer token if given, and return the decoded JSON
+    response (None for an empty one), or raise `HttpError`."""
     if not url.startswith(("http://", "https://")):
         raise HttpError(f"URL {url!r} must start with https:// (or http:// for a local appliance)")
     data = json.dumps(body).encode() if body is not None else None
@@ -39,9 +47,12 @@ def request_json(method: str, url: str, body: Any = None, *, cacert: str | None 
     req.add_header("User-Agent", f"appliance-cli/{__version__}")
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS, context=_context(cacert)) as resp:  # noqa: S310
-            return json.loads(resp.read(MAX_RESPONSE_BYTES))
+            raw = resp.read(MAX_RESPONSE_BYTES)
+            return json.loads(raw) if raw else None
     except urllib.error.HTTPError as error:
         raw = error.read(MAX_RESPONSE_BYTES)
         try:

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from quart import request
 
-from appliance.log import log_fields
+from appliance.log import RepeatLimiter, log_fields
 from appliance.oidc.client_secrets import client_secret_matches
 from appliance.oidc.clients import Client
 from appliance.oidc.errors import InvalidClient, InvalidRequest
@@ -52,11 +52,19 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+# Failed client authentication is logged at most 20 times a second per process.
+FAILURE_LOG_LIMITER = RepeatLimiter(limit=20, window_seconds=1.0)
+
+
 def _failure(reason: str, *, basic: bool, client_id: str | None = None) -> InvalidClient:
-    log.info(
-        "client authentication failed",
-        extra=log_fields(reason=reason, client_id=(client_id or "")[:128]),
-    )
+    allowed, suppressed = FAILURE_LOG_LIMITER.allow()
+    if allowed:
+        log.info(
+            "client authentication failed",
+            extra=log_fields(
+                reason=reason, client_id=(client_id or "")[:128], suppressed_before=suppressed
+            ),
+        )
     headers = {"WWW-Authenticate": 'Basic realm="token"'} if basic else None
     return InvalidClient(
         "client authentication failed: check the client_id and the credentials "

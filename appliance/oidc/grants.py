@@ -119,6 +119,12 @@ async def client_credentials(ctx: _Context) -> dict[str, Any]:
     }
     if scope:
         response["scope"] = scope
+    log.info(
+        "tokens issued",
+        extra=log_fields(
+            org=ctx.org_name, client_id=ctx.client.client_id, grant_type="client_credentials"
+        ),
+    )
     return response
 
 

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from appliance import __version__
-from appliance.cli.http import HttpError
+from appliance.cli.http import request_json
 
 TIMEOUT_SECONDS = 15
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -63,37 +59,7 @@ def call(
 
     Raise HttpError when the plane responds with an error or cannot be reached.
     """
-    if not url.startswith(("http://", "https://")):
-        raise HttpError(f"URL {url!r} must start with https:// (or http:// for a local appliance)")
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (scheme checked)
-    request.add_header("Accept", "application/json")
-    request.add_header("User-Agent", f"appliance-cli/{__version__}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    context = ssl.create_default_context(cafile=cacert) if cacert else None
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=context) as response:  # noqa: S310
-            raw = response.read(MAX_RESPONSE_BYTES)
-            return json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read(MAX_RESPONSE_BYTES)
-        try:
-            payload = json.loads(raw)
-            code, description = payload.get("error"), payload.get("error_description")
-        except (ValueError, AttributeError):
-            code, description = None, raw[:200].decode(errors="replace")
-        raise HttpError(
-            f"HTTP {error.code} {code or 'error'}: {description}", status=error.code, error=code
-        ) from None
-    except urllib.error.URLError as error:
-        raise HttpError(f"cannot reach {url}: {error.reason}") from None
-    except (TimeoutError, OSError) as error:
-        raise HttpError(f"cannot reach {url}: {error}") from None
-    except ValueError:
-        raise HttpError(f"{url}: response is not JSON") from None
+    return request_json(method, url, body, cacert=cacert, token=token)
 
 
 def api_url(url: str, org: str, path: str) -> str:
