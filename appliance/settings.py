@@ -3,7 +3,7 @@
 Every variable `APPLIANCE_X` may instead be given as `APPLIANCE_X_FILE`, a path
 whose content is the value (how Kubernetes mounts Secrets). Settings are
 validated once at start; the first invalid value stops the process with a
-`SettingsError` that names the variable and says what to change.
+`SettingsError` that names the variable and the fix.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ async def enqueue_alerts(
 
 
 def alerts_job(seal_key: PrivateKey, sender: Sender) -> Job:
-    """The job that sends due alerts of every org, under its advisory lock."""
+    """Build the job that sends due alerts of every org, under its advisory lock."""
 
     async def run(ctx: JobContext) -> int:
         handled = 0

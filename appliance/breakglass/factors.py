@@ -48,7 +48,7 @@ class Failure(Exception):
 
 @dataclass(frozen=True)
 class AccountState:
-    """What the factor check needs of an account, wherever it was read from."""
+    """Account state read by the factor check, from PostgreSQL or the snapshot."""
 
     passphrase_hash: str
     totp_sealed: bytes

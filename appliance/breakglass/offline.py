@@ -3,8 +3,7 @@
 State comes from the snapshot plus the effects of every later activation
 (TOTP steps used, failure counters, locks), which live in memory and in the
 journal. Attempts are serialised by one lock, standing in for the row lock of
-the online path, and every attempt is written to the journal (fsync) before
-the client gets an answer.
+the online path, and every attempt is written to the journal (fsync) before the response is sent.
 
 Limits: each replica has its own journal, so while the database is down a
 TOTP code could be used once per replica; run one break-glass replica per

@@ -4,7 +4,7 @@ The account row (and its custodians) is locked for the whole attempt, so
 concurrent attempts on one account are serialised and a TOTP code works
 once. Every attempt, success or failure, is appended to the org's audit
 chain in the same transaction as its effects. A failure commits its counters
-and audit event first; only then is the client told, and only "activation
+and audit event first; only then does the client get the response, and only "activation
 failed", never which factor.
 """
 

@@ -22,7 +22,7 @@ async def startup(
     """Start the service: load the snapshot and start the database probe.
 
     Nothing here needs PostgreSQL: the probe publishes the sealing key and
-    refreshes the snapshot once the database answers.
+    refreshes the snapshot once the database responds.
     """
     service = BreakglassService(
         pool,

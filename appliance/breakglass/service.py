@@ -40,7 +40,7 @@ from appliance.db.errors import DATABASE_UNAVAILABLE
 from appliance.db.queries.breakglass import SNAPSHOT_VERSION
 from appliance.db.queries.keys import SEAL_KEY_UPSERT
 from appliance.db.queries.orgs import ORG_BY_NAME
-from appliance.db.tenancy import org_transaction
+from appliance.db.tenancy import connection, org_transaction
 from appliance.errors import ActivationFailed, NotFound, RateLimited, ServiceUnavailable
 from appliance.jobs import JobRunner
 from appliance.keys.envelope import derive_key
@@ -198,12 +198,14 @@ class BreakglassService:
         while True:
             try:
                 async with asyncio.timeout(PROBE_TIMEOUT):
-                    current = await self.pool.fetchval(SNAPSHOT_VERSION)
+                    async with connection(self.pool) as conn:
+                        current = await conn.fetchval(SNAPSHOT_VERSION)
                 if not self.database_up:
                     self.database_up = True
                     log.info("database reachable again")
                 if not published:
-                    await self.pool.execute(SEAL_KEY_UPSERT, PLANE, self.seal_public_key)
+                    async with connection(self.pool) as conn:
+                        await conn.execute(SEAL_KEY_UPSERT, PLANE, self.seal_public_key)
                     published = True
                 # Replay and refresh fail independently: an entry that cannot be
                 # replayed must not keep the snapshot from being refreshed.
@@ -265,7 +267,7 @@ class BreakglassService:
         """Read the state from PostgreSQL and write it to memory and disk."""
         if self.snapshot_file is None or self.offline is None:
             return
-        async with self.pool.acquire() as conn:
+        async with connection(self.pool) as conn:
             snapshot = await read_snapshot_from_db(conn, self.keys, now=self.clock())
         await asyncio.to_thread(self.snapshot_file.write, snapshot)
         self.offline.install(snapshot, [])
@@ -376,7 +378,8 @@ class BreakglassService:
         return org
 
     async def org_id(self, org_name: str) -> UUID:
-        row = await self.pool.fetchrow(ORG_BY_NAME, org_name)
+        async with connection(self.pool) as conn:
+            row = await conn.fetchrow(ORG_BY_NAME, org_name)
         if row is None:
             raise NotFound(f"org {org_name!r} not found")
         org_id: UUID = row["id"]

@@ -24,7 +24,11 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from appliance.db.queries.breakglass import ACCOUNTS_FOR_SNAPSHOT, CUSTODIANS_OF_ORG
+from appliance.db.queries.breakglass import (
+    ACCOUNT_EXISTS,
+    ACCOUNTS_FOR_SNAPSHOT,
+    CUSTODIANS_OF_ORG,
+)
 from appliance.db.queries.breakglass_alerts import ALERT_TARGETS_OF_ORG
 from appliance.db.queries.keys import SIGNING_KEY_ACTIVE
 from appliance.db.queries.orgs import ORG_LIST
@@ -129,6 +133,14 @@ async def read_snapshot_from_db(
     Creates an org's first break-glass signing key if it has none, so that an
     org can activate from the snapshot even before its first online activation.
     """
+    # Keys are created first, each in a read-committed transaction: inside the
+    # repeatable-read snapshot below, a key created concurrently by another
+    # transaction would stay invisible, and a second one would be created.
+    for org_row in await conn.fetch(ORG_LIST):
+        async with conn.transaction():
+            await set_org(conn, org_row["id"])
+            if await conn.fetchval(ACCOUNT_EXISTS, org_row["id"]):
+                await keys.active(conn, org_row["id"], now=now)
     orgs: dict[str, Org] = {}
     async with conn.transaction(isolation="repeatable_read"):
         for org_row in await conn.fetch(ORG_LIST):
@@ -163,7 +175,6 @@ async def read_snapshot_from_db(
                 )
             signing_key = None
             if accounts:
-                await keys.active(conn, org_id, now=now)
                 key_row = await conn.fetchrow(SIGNING_KEY_ACTIVE, org_id, keys.plane)
                 if key_row is not None:
                     signing_key = SealedKey(

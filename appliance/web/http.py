@@ -20,7 +20,7 @@ def _reject_constant(name: str) -> Any:
 
 
 async def json_body() -> Any:
-    """Parse the request body as JSON, with an error that says what is wrong."""
+    """Parse the request body as JSON, raising InvalidRequest that names the problem."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(
             f"content type {request.mimetype or 'none'!r} is not supported: send application/json"
@@ -41,7 +41,7 @@ async def json_body() -> Any:
 
 
 def client_address() -> str:
-    """The client's address: the peer, or, behind a trusted proxy, the nearest
+    """Return the client's address: the peer, or, behind a trusted proxy, the nearest
     untrusted address in `X-Forwarded-For` (read from the right, because the
     left part is whatever the client chose to send)."""
     settings: Settings = current_app.config["SETTINGS"]

@@ -83,3 +83,7 @@ ACCOUNT_REPLAY_EFFECTS = query(
 SNAPSHOT_VERSION = query(
     "breakglass_snapshot_version", "SELECT version FROM breakglass_snapshot_version"
 )
+ACCOUNT_EXISTS = query(
+    "breakglass_account_exists",
+    "SELECT EXISTS (SELECT 1 FROM breakglass_accounts WHERE org_id = $1)",
+)

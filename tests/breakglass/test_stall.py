@@ -1,0 +1,78 @@
+"""A PostgreSQL that stalls (packets dropped) must not stall break-glass."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from quart import Quart
+
+from appliance.app import create_app
+from appliance.clock import FrozenClock
+from appliance.settings import Plane
+from tests.breakglass.conftest import Account, activation_body, make_account, source
+from tests.conftest import Database
+from tests.stall_proxy import StallProxy
+
+
+def _through(dsn: str, port: int) -> str:
+    parts = urlsplit(dsn)
+    netloc = parts.netloc.rsplit(":", 1)[0] + f":{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.fixture
+async def proxy(database: Database) -> AsyncIterator[StallProxy]:
+    running = await StallProxy(database.cluster.host, database.cluster.port).start()
+    try:
+        yield running
+    finally:
+        running.stalled = False
+        await running.stop()
+
+
+@pytest.fixture
+async def stalling_app(
+    database: Database, proxy: StallProxy, clock: FrozenClock, tmp_path: Path
+) -> AsyncIterator[Quart]:
+    settings = database.settings(Plane.BREAKGLASS)
+    plane = settings.planes[Plane.BREAKGLASS]
+    plane = replace(plane, database_url=_through(plane.database_url, proxy.port))
+    settings = replace(settings, planes={Plane.BREAKGLASS: plane}, data_dir=tmp_path)
+    application = create_app(settings, clock=clock)
+    async with application.test_app():
+        yield application
+
+
+async def test_stalled_database_falls_back_within_seconds(
+    stalling_app: Quart,
+    proxy: StallProxy,
+    database: Database,
+    superuser: asyncpg.Connection,
+    clock: FrozenClock,
+) -> None:
+    account: Account = await make_account(database, superuser, clock)
+    service = stalling_app.extensions["breakglass"]
+    await service.refresh_snapshot()
+    client = stalling_app.test_client()
+    url = f"/o/{account.org}/breakglass/activate"
+    online = await client.post(url, json=activation_body(account), scope_base=source())
+    assert online.status_code == 201
+    assert (await online.get_json())["degraded"] is False
+
+    proxy.stalled = True
+    clock.advance(30)
+    started = time.monotonic()
+    response = await client.post(url, json=activation_body(account), scope_base=source())
+    elapsed = time.monotonic() - started
+    assert response.status_code == 201, await response.get_data()
+    assert (await response.get_json())["degraded"] is True
+    # The online deadline (3 s) plus the confirming probe (1 s), not the stall's length.
+    assert elapsed < 6
+    await asyncio.sleep(0)
