@@ -34,6 +34,7 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
     "kind": {"enum": ["users", "groups"]},
     "principal": NAME,
     "client_id": CLIENT_ID,
+    "target_id": {"type": "string", "format": "uuid"},
 }
 
 
@@ -121,6 +122,7 @@ W = ("400", "401", "403", "404", "409")
 U = f"{O}/users/{{username}}"
 G = f"{O}/groups/{{name}}"
 B = f"{O}/breakglass/accounts"
+A = f"{O}/breakglass/alert-targets"
 R = f"{O}/pim/roles"
 C = f"{O}/clients"
 
@@ -213,6 +215,23 @@ OPERATIONS: list[Operation] = [
               permission="breakglass.write", ok=(200, "AccountEnvelope"), errors=W),
     operation("post", f"{B}/{{name}}/unlock", "unlockBreakglassAccount", "Clear a lockout",
               permission="breakglass.write", ok=(200, "AccountEnvelope"), errors=W),
+    # Break-glass alert targets (webhooks the break-glass plane signs and calls).
+    operation("get", A, "listBreakglassAlertTargets", "List alert targets (never their secrets)",
+              permission="breakglass.read", ok=(200, "AlertTargetList"), query=LIMIT),
+    operation("post", A, "createBreakglassAlertTarget",
+              "Add an alert target; a generated secret is returned once",
+              permission="breakglass.write", ok=(201, "AlertTargetCreated"),
+              body="AlertTargetCreate", errors=W),
+    operation("get", f"{A}/{{target_id}}", "getBreakglassAlertTarget",
+              "Read an alert target with its recent alerts", permission="breakglass.read",
+              ok=(200, "AlertTargetEnvelope")),
+    operation("patch", f"{A}/{{target_id}}", "updateBreakglassAlertTarget",
+              "Enable or disable a target, or change its URL or payload format",
+              permission="breakglass.write", ok=(200, "AlertTargetEnvelope"),
+              body="AlertTargetUpdate", errors=W),
+    operation("delete", f"{A}/{{target_id}}", "deleteBreakglassAlertTarget",
+              "Remove an alert target and its alert history", permission="breakglass.write",
+              ok=(204, None), errors=W),
     # PIM roles and policies.
     operation("get", R, "listPimRoles", "List PIM roles with policies",
               permission="pim.read", ok=(200, "PimRoleList"), query=LIMIT),

@@ -443,3 +443,56 @@ BODIES: dict[str, Any] = {
         closed=True,
     ),
 }
+# Break-glass alert targets; the same URL pattern and secret length as
+# `appliance.admin.routes.breakglass_alerts`.
+ALERT_URL = {
+    "type": "string",
+    "maxLength": 2048,
+    "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$",
+}
+PAYLOAD_FORMAT = {"enum": ["json", "slack"]}
+SCHEMAS.update(
+    {
+        "AlertDelivery": obj(
+            {
+                "event_type": STRING,
+                "account": STRING,
+                "status": {"enum": ["pending", "delivered", "dead"]},
+                "attempts": {"type": "integer"},
+                "last_http_status": {"type": ["integer", "null"]},
+                "created_at": TIME,
+                "delivered_at": OPTIONAL_TIME,
+            }
+        ),
+        "AlertTarget": obj(
+            {
+                "id": {"type": "string", "format": "uuid"},
+                "url": STRING,
+                "payload_format": PAYLOAD_FORMAT,
+                "enabled": {"type": "boolean"},
+                "created_at": TIME,
+            },
+            {"recent_alerts": array(ref("AlertDelivery"))},
+        ),
+        "AlertTargetEnvelope": obj({"alert_target": ref("AlertTarget")}),
+        "AlertTargetCreated": obj({"alert_target": ref("AlertTarget")}, {"secret": STRING}),
+        "AlertTargetList": obj({"alert_targets": array(ref("AlertTarget"))}),
+    }
+)
+BODIES.update(
+    {
+        "AlertTargetCreate": obj(
+            {"url": ALERT_URL},
+            {
+                "secret": {**SECRET, "minLength": 16},
+                "payload_format": PAYLOAD_FORMAT,
+            },
+            closed=True,
+        ),
+        "AlertTargetUpdate": obj(
+            {},
+            {"url": ALERT_URL, "payload_format": PAYLOAD_FORMAT, "enabled": {"type": "boolean"}},
+            closed=True,
+        ),
+    }
+)

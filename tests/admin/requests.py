@@ -18,6 +18,7 @@ PATH_VALUES = {
     "kind": "users",
     "principal": "no-such-user",
     "client_id": "no-such-client",
+    "target_id": "00000000-0000-4000-8000-000000000000",
 }
 
 BODIES: dict[str, Any] = {
@@ -36,6 +37,8 @@ BODIES: dict[str, Any] = {
     "updateBreakglassAccount": {"max_ttl_seconds": 1800},
     "setBreakglassPassphrase": {"passphrase": "another long passphrase"},
     "enrollCustodian": {"name": "two"},
+    "createBreakglassAlertTarget": {"url": "https://hooks.example.test/breakglass"},
+    "updateBreakglassAlertTarget": {"enabled": False},
     "createPimRole": {"name": "matrix-role", "approvals_required": 1},
     "updatePimRole": {"approvals_required": 2},
     "registerClient": {

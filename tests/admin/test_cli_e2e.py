@@ -314,6 +314,34 @@ def test_operator_path_through_cli(admin_plane: AdminPlane) -> None:
     assert seeds[0] != seeds[1]
     assert (work / "qr" / "carol.png").read_bytes().startswith(b"\x89PNG")
 
+    # Alert targets of break-glass activations; a generated secret is printed once.
+    alerts = ("admin", "breakglass", "alert-targets")
+    target = plane.cli_json(
+        *alerts, "add", "--webhook-url", "https://hooks.example.test/bg", "--format", "slack", *acme
+    )
+    assert len(target["secret"]) >= 32
+    target_id = target["alert_target"]["id"]
+    own = plane.cli_json(
+        *alerts,
+        "add",
+        "--webhook-url",
+        "http://127.0.0.1:9/hook",
+        "--secret-stdin",
+        *acme,
+        stdin="a receiver's own secret\n",
+    )
+    assert "secret" not in own
+    updated = plane.cli_json(*alerts, "update", target_id, "--disable", *acme)
+    assert updated["alert_target"]["enabled"] is False
+    plane.cli(*alerts, "remove", own["alert_target"]["id"], *acme)
+    listed = plane.cli(*alerts, "list", *acme).stdout
+    assert target_id in listed
+    assert "disabled" in listed
+    assert own["alert_target"]["id"] not in listed
+    assert target["secret"] not in listed
+    refused = plane.cli(*alerts, "update", target_id, *acme, check=False)
+    assert refused.returncode == 2
+
     # Rotate the break-glass signing key: a request the break-glass plane performs.
     rotation = plane.cli_json("admin", "keys", "rotate", "breakglass", "--reason", "drill", *acme)
     assert rotation["rotation_request"]["status"] == "pending"
@@ -336,6 +364,8 @@ def test_operator_path_through_cli(admin_plane: AdminPlane) -> None:
         "rbac.binding_added",
         "pim.role_created",
         "breakglass.account_created",
+        "breakglass.alert_target_created",
+        "breakglass.alert_target_deleted",
         "key.rotation_requested",
     ):
         assert expected in event_types

@@ -47,6 +47,10 @@ async def test_role_matrix(client: Client, tenant: Tenant) -> None:
     assert outcomes[("admin", "createUser")] == 201
     assert outcomes[("admin", "createBreakglassAccount")] == 201
     assert outcomes[("admin", "requestRotation")] == 202
+    assert outcomes[("auditor", "listBreakglassAlertTargets")] == 200
+    assert outcomes[("auditor", "createBreakglassAlertTarget")] == 403
+    assert outcomes[("policy", "listBreakglassAlertTargets")] == 403
+    assert outcomes[("admin", "createBreakglassAlertTarget")] == 201
     assert outcomes[("nobody", "me")] == 200
     assert outcomes[("nobody", "listUsers")] == 403
 

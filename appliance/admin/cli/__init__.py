@@ -15,6 +15,7 @@ def register_commands() -> click.Group:
     from appliance.admin.cli import (  # noqa: F401
         audit,
         breakglass,
+        breakglass_alerts,
         clients,
         directory,
         keys,

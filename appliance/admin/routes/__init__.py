@@ -64,6 +64,7 @@ def load_routes() -> Blueprint:
     from appliance.admin.routes import (  # noqa: F401
         audit,
         breakglass,
+        breakglass_alerts,
         clients,
         groups,
         keys,
