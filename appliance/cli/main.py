@@ -8,8 +8,11 @@ from appliance import __version__
 from appliance.cli.admin import admin
 from appliance.cli.audit import audit
 from appliance.cli.breakglass import breakglass
+from appliance.cli.chaos import chaos
 from appliance.cli.credential import credential
 from appliance.cli.demo import demo
+from appliance.cli.doctor import doctor
+from appliance.cli.incident import incident
 from appliance.cli.keys import keys
 from appliance.cli.migrate import migrate_command
 from appliance.cli.pim import pim
@@ -33,6 +36,9 @@ cli.add_command(demo)
 cli.add_command(admin)
 cli.add_command(pim)
 cli.add_command(keys)
+cli.add_command(chaos)
+cli.add_command(doctor)
+cli.add_command(incident)
 
 
 def main() -> None:
