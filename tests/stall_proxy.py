@@ -15,10 +15,22 @@ class StallProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target_host = target_host
         self.target_port = target_port
-        self.stalled = False
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def stalled(self) -> bool:
+        return not self._flowing.is_set()
+
+    @stalled.setter
+    def stalled(self, value: bool) -> None:
+        if value:
+            self._flowing.clear()
+        else:
+            self._flowing.set()
 
     async def start(self) -> StallProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -48,8 +60,7 @@ class StallProxy:
     async def _pump(self, source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
         try:
             while data := await source.read(65536):
-                while self.stalled:
-                    await asyncio.sleep(0.05)
+                await self._flowing.wait()
                 target.write(data)
                 await target.drain()
         except (ConnectionError, asyncio.CancelledError):
