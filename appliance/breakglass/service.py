@@ -280,12 +280,16 @@ class BreakglassService:
         self, org_name: str, request: ActivationRequest, *, source: str
     ) -> Activation:
         source_hash = self.source_hash(source)
+        # Factors are judged at arrival: a TOTP code that was current when the
+        # request came in stays valid after a failed online attempt used up
+        # seconds of its window.
+        arrived = self.clock()
         if self.database_up:
             try:
                 async with asyncio.timeout(ONLINE_DEADLINE):
                     org_id = await self.org_id(org_name)
                     attempt = Attempt(
-                        org_id, org_name, self.issuer(org_name), request, source_hash, self.clock()
+                        org_id, org_name, self.issuer(org_name), request, source_hash, arrived
                     )
                     activation, effects = await activate_online(
                         self.pool, self.keys, self._seal_key, attempt
@@ -304,7 +308,7 @@ class BreakglassService:
                         headers={"Retry-After": "2"},
                     ) from None
                 self._mark_down(error)
-        return await self._activate_offline(org_name, request, source_hash)
+        return await self._activate_offline(org_name, request, source_hash, arrived)
 
     async def _database_answers(self) -> bool:
         """Probe PostgreSQL on a new connection, bypassing a pool that may be exhausted."""
@@ -320,7 +324,7 @@ class BreakglassService:
             return False
 
     async def _activate_offline(
-        self, org_name: str, request: ActivationRequest, source_hash: str
+        self, org_name: str, request: ActivationRequest, source_hash: str, arrived: datetime
     ) -> Activation:
         if self.offline is None:
             raise ServiceUnavailable(
@@ -330,7 +334,7 @@ class BreakglassService:
             )
         try:
             return await self.offline.activate(
-                org_name, request, source_hash=source_hash, now=self.clock()
+                org_name, request, source_hash=source_hash, now=arrived
             )
         except NoSnapshot:
             raise ServiceUnavailable(

@@ -76,3 +76,29 @@ async def test_stalled_database_falls_back_within_seconds(
     # The online deadline (3 s) plus the confirming probe (1 s), not the stall's length.
     assert elapsed < 6
     await asyncio.sleep(0)
+
+
+async def test_code_is_judged_at_arrival_after_a_stall(
+    stalling_app: Quart,
+    proxy: StallProxy,
+    database: Database,
+    superuser: asyncpg.Connection,
+    clock: FrozenClock,
+) -> None:
+    account: Account = await make_account(database, superuser, clock)
+    await stalling_app.extensions["breakglass"].refresh_snapshot()
+    client = stalling_app.test_client()
+    body = activation_body(account)  # a code for the step of arrival
+    proxy.stalled = True
+
+    async def time_passes() -> None:
+        await asyncio.sleep(1)
+        clock.advance(90)  # the code's window ends while the online attempt waits
+
+    mover = asyncio.create_task(time_passes())
+    response = await client.post(
+        f"/o/{account.org}/breakglass/activate", json=body, scope_base=source()
+    )
+    await mover
+    assert response.status_code == 201, await response.get_data()
+    assert (await response.get_json())["degraded"] is True
