@@ -14,7 +14,8 @@ WIDTH = 1100
 ROW_HEIGHT = 150
 MARGIN_LEFT = 70
 MARGIN_RIGHT = 20
-COLORS = {"breakglass": "#c0392b", "pim": "#2471a3", "auth": "#7d8c8d"}
+# Dots are successful requests; red is kept for failures only.
+COLORS = {"breakglass": "#7d3c98", "pim": "#2471a3", "auth": "#7d8c8d"}
 TIMELINE_STREAMS = ["breakglass", "pim", "auth"]
 
 
@@ -86,8 +87,8 @@ def timeline_svg(result: dict[str, Any]) -> str:
         f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
         f'<text x="{MARGIN_LEFT}" y="16" font-size="13">'
         "Issuance latency (ms, log scale) and outcome "
-        "over time; red marks are failed attempts, grey ones are excused (their plane was down on "
-        "purpose), dashed lines are faults</text>",
+        "over time: dots are successes, red ticks failed attempts, grey ticks excused ones "
+        "(their plane was down on purpose), dashed lines faults</text>",
     ]
     for row, stream in enumerate(TIMELINE_STREAMS):
         top = 30 + row * ROW_HEIGHT
