@@ -95,7 +95,7 @@ def activate(url: str, account: tuple[str, str, str], holder: dict[str, Any]) ->
     with urllib.request.urlopen(request, timeout=30) as response:
         response.read()
         if response.status != 201:
-            raise RuntimeError(f"activation answered {response.status}")
+            raise RuntimeError(f"activation returned HTTP {response.status}")
     return (time.perf_counter() - started) * 1000
 
 

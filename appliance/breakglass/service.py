@@ -1,6 +1,6 @@
 """The break-glass service: online activation, with offline fallback.
 
-While PostgreSQL answers, activation runs online (`online.py`). When a
+While PostgreSQL responds, activation runs online (`online.py`). When a
 database call fails with a connection error or exceeds `ONLINE_DEADLINE`,
 the service marks the database down and serves from the sealed snapshot
 (`offline.py`) until a background probe sees PostgreSQL again; then it
@@ -347,7 +347,7 @@ class BreakglassService:
             raise _client_error(failure.reason) from None
 
     async def jwks(self, org_name: str) -> dict[str, Any]:
-        """The org's published keys, from PostgreSQL or, while it is down, from the snapshot."""
+        """Return the org's published keys, from PostgreSQL or, while it is down, the snapshot."""
         if self.database_up:
             try:
                 async with asyncio.timeout(ONLINE_DEADLINE):
