@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.ports import free_port_block
 from appliance.settings import Plane
 from chaos.local import LocalDriver
 from chaos.report import write_report
@@ -23,28 +23,6 @@ class DrillOutcome:
     passed: bool
     result: dict[str, Any]
     report: dict[str, Path]
-
-
-def free_port_block(size: int = 4) -> int:
-    """Return a base port whose next `size` ports on 127.0.0.1 are free right now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base: int = probe.getsockname()[1]
-        if base + size > 65000:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for offset in range(size):
-                held.append(socket.socket())
-                held[-1].bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise RuntimeError("no block of four free ports found on 127.0.0.1")
 
 
 def fresh_data_dir() -> Path:

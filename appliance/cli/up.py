@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import logging
 import os
@@ -95,7 +96,8 @@ class PlaneProcess:
         try:
             with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:  # noqa: S310
                 return bool(response.status == 200)
-        except OSError:
+        except (OSError, http.client.HTTPException):
+            # HTTPException: something that is not our plane answered on the port.
             return False
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -56,7 +57,7 @@ def check_plane(plane: str, base_url: str) -> list[Finding]:
     base = base_url.rstrip("/")
     try:
         health = fetch(f"{base}/healthz")
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", error)
         return [
             Finding(
@@ -81,7 +82,7 @@ def check_plane(plane: str, base_url: str) -> list[Finding]:
         findings.append(Finding(f"{plane}: health", "ok", f"{base}/healthz returned 200"))
     try:
         ready = fetch(f"{base}/readyz")
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:
         findings.append(
             Finding(
                 f"{plane}: readiness", "fail", f"{base}/readyz failed: {error}", RUNBOOK_ROLLBACK

@@ -9,10 +9,10 @@ break-glass key rotation, and export and verify the audit trail.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import secrets
-import socket
 import stat
 import subprocess
 import sys
@@ -32,6 +32,7 @@ from appliance.db.migrate import migrate
 from appliance.db.queries.keys import SEAL_KEY_UPSERT
 from appliance.keys.envelope import EnvelopeError
 from appliance.keys.sealing import sealing_private_key, unseal
+from appliance.ports import free_port
 from tests.conftest import Database
 
 DATABASE = "appliance_admin_cli"
@@ -68,13 +69,6 @@ class AdminPlane:
 
     def cli_json(self, *args: str, stdin: str | None = None) -> Any:
         return json.loads(self.cli(*args, "--json", stdin=stdin).stdout)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def totp_secret(provisioning_uri: str) -> str:
@@ -153,7 +147,7 @@ def admin_plane(
                 with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
                     if response.status == 200:
                         break
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 pass
             assert time.monotonic() < deadline, "admin plane did not become ready"
             time.sleep(0.1)

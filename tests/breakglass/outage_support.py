@@ -6,6 +6,7 @@ leave the session's shared cluster alone.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import free_port_block
+from appliance.ports import free_port_block
 
 READY_TIMEOUT_SECONDS = 30
 
@@ -62,7 +63,7 @@ class PlaneProcess:
             try:
                 self.get("/healthz")
                 return
-            except (OSError, AssertionError):
+            except (OSError, AssertionError, http.client.HTTPException):
                 time.sleep(0.1)
         raise AssertionError("plane did not start")
 

@@ -24,7 +24,8 @@ from click.testing import CliRunner
 from appliance.cli.main import cli
 from appliance.doctor.findings import Finding, render_text
 from appliance.doctor.planes import MAX_CLOCK_SKEW_SECONDS, _skew_finding
-from tests.e2e.conftest import RunningAppliance, free_port_block, start_appliance, stop_appliance
+from appliance.ports import free_port_block
+from tests.e2e.conftest import RunningAppliance, start_appliance, stop_appliance
 from tests.runbooks.runner import stop_postgres
 
 

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,30 +17,9 @@ from typing import Any
 
 import pytest
 
+from appliance.ports import free_port_block
+
 START_TIMEOUT_SECONDS = 90
-
-
-def free_port_block(size: int = 4) -> int:
-    """Return a base port whose next `size` ports are all free right now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + size > 65000:
-            continue
-        try:
-            sockets = []
-            for offset in range(size):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no block of free ports found")
 
 
 @dataclass

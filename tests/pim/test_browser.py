@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from hypercorn.config import Config
 from appliance.app import create_app
 from appliance.clock import FrozenClock
 from appliance.identity.totp import STEP_SECONDS, code_at
+from appliance.ports import free_port
 from appliance.settings import Plane
 from tests.conftest import Database
 from tests.pim.conftest import ROLE, World, make_world
@@ -40,12 +40,6 @@ def chromium_installed() -> None:
     """Fail, never skip, without the browser: the approver page must be tested in one."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ carol revokes; the same presentation now fails verification as revoked.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import secrets
@@ -28,9 +29,9 @@ from appliance.db.tenancy import set_org
 from appliance.identity.totp import STEP_SECONDS, code_at
 from appliance.keys.sealing import sealing_private_key
 from appliance.pim.demo import DEMO_ROLE, seed_pim_demo
+from appliance.ports import free_port
 from appliance.settings import Plane
 from tests.conftest import Database, create_org
-from tests.pim.test_browser import free_port
 
 AUD = "https://db.example"
 
@@ -65,7 +66,7 @@ def pim_process(database: Database, tmp_path: Path) -> Iterator[tuple[str, bytes
                 with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
                     if response.status == 200:
                         break
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 pass
             assert process.poll() is None, (tmp_path / "pim.log").read_text()
             assert time.monotonic() < deadline, "PIM plane did not become healthy"

@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (
-    RunningAppliance,
-    free_port_block,
-    start_appliance,
-    stop_appliance,
-)
+from appliance.ports import free_port_block
+from tests.e2e.conftest import RunningAppliance, start_appliance, stop_appliance
 from tests.runbooks.runbook_parser import parse_runbook, runbook_paths
 from tests.runbooks.runner import run_runbook, runbook_env, stop_postgres
 

@@ -7,7 +7,6 @@ system clock: the clients check `iat`/`exp` against their own clocks.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from hypercorn.config import Config
 
 from appliance.app import create_app
 from appliance.clock import FrozenClock
+from appliance.ports import free_port
 from appliance.settings import Plane
 from tests.conftest import Database
 from tests.oidc.conftest import Tenant, make_tenant
@@ -28,13 +28,6 @@ from tests.oidc.conftest import Tenant, make_tenant
 @dataclass(frozen=True)
 class LiveServer:
     url: str
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
