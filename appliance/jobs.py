@@ -7,7 +7,7 @@ A run happens inside one transaction on a pooled connection:
    resets a connection (`pg_advisory_unlock_all()`) when it goes back to the
    pool, so a session lock taken through the pool would end as soon as the
    call returns, and two replicas could both believe they hold it.
-2. Under the lock, `job_schedule.next_run_at` says whether this slot is due.
+2. Under the lock, `job_schedule.next_run_at` shows whether this slot is due.
    A replica that got the lock after another finished the slot finds it not
    due and skips, so N replicas run each slot once, not N times.
 3. The job's work runs in that same transaction and commits with the new

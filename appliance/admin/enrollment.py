@@ -54,7 +54,7 @@ def qr_png(uri: str) -> bytes:
 
 
 def enrollment(secret: str, *, account: str, issuer: str) -> dict[str, str]:
-    """The one-time enrollment view of `secret`: provisioning URI and QR PNG (base64)."""
+    """Return the one-time enrollment view of `secret`: provisioning URI and QR PNG (base64)."""
     uri = provisioning_uri(secret, account=account, issuer=issuer)
     return {
         "provisioning_uri": uri,

@@ -6,7 +6,7 @@ journal. Attempts are serialised by one lock, standing in for the row lock of
 the online path, and every attempt is written to the journal (fsync) before the response is sent.
 
 Limits: each replica has its own journal, so while the database is down a
-TOTP code could be used once per replica; run one break-glass replica per
+TOTP code could be used once per replica. Run one break-glass replica per
 failure domain, or accept that window. The rate limit per source address is
 in memory, per process.
 """

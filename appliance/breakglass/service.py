@@ -3,7 +3,7 @@
 While PostgreSQL responds, activation runs online (`online.py`). When a
 database call fails with a connection error or exceeds `ONLINE_DEADLINE`,
 the service marks the database down and serves from the sealed snapshot
-(`offline.py`) until a background probe sees PostgreSQL again; then it
+(`offline.py`) until a background probe reaches PostgreSQL again. Then it
 replays the journal (`replay.py`) and refreshes the snapshot. The probe also
 refreshes the snapshot whenever the change counter moves, and at least every
 `SNAPSHOT_MAX_INTERVAL` seconds.

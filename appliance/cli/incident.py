@@ -99,7 +99,7 @@ def alerts_command(
     """List the break-glass alerts of ORG; exit 1 if one is not delivered yet.
 
     An org without an enabled alert target sends no alerts at all: the command
-    says so and exits 1, because nobody outside the on-call team has been told.
+    reports that and exits 1, because no alert reached anyone outside the on-call team.
     """
     dsn = database_url or resolve_admin_dsn(data_dir)
     try:

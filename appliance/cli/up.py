@@ -97,7 +97,7 @@ class PlaneProcess:
             with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:  # noqa: S310
                 return bool(response.status == 200)
         except (OSError, http.client.HTTPException):
-            # HTTPException: something that is not our plane answered on the port.
+            # HTTPException: the reply on the port was not HTTP (not our plane).
             return False
 
     def stop(self, timeout: float = 10.0) -> None:

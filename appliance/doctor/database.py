@@ -17,7 +17,7 @@ from appliance.doctor.planes import MAX_CLOCK_SKEW_SECONDS
 CONNECT_TIMEOUT_SECONDS = 5.0
 # The auth plane rotates its key every 30 days; a key active for much longer
 # means that the rotation job is not running (the other planes have no
-# rotation policy yet, so the same bound flags keys nobody has rotated).
+# rotation policy yet, so the same bound flags keys that were never rotated).
 MAX_KEY_AGE = timedelta(days=45)
 
 

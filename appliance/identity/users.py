@@ -106,7 +106,7 @@ async def authenticate(
     """Check password and TOTP in the caller's transaction; audit the outcome.
 
     On failure the counters and the audit event are written and `LoginFailed`
-    is raised: the caller must commit (not roll back) before answering.
+    is raised, so the caller must commit (not roll back) before responding.
     """
     row = await conn.fetchrow(USER_FOR_UPDATE, org_id, username, plane)
     try:

@@ -19,7 +19,7 @@ JOB_INTERVAL_SECONDS = 5.0
 
 
 def rotation_requests_job(store: SigningKeyStore, policy: RotationPolicy) -> Job:
-    """The job that performs pending rotation requests for `store.plane`, in every org."""
+    """Build the job that performs pending rotation requests for `store.plane`, in every org."""
 
     async def run(ctx: JobContext) -> int:
         handled = 0
