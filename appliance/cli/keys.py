@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 import click
 
+from appliance.cli.local_db import embedded_plane_dsn
 from appliance.db.queries.orgs import ORG_BY_NAME
 from appliance.db.tenancy import set_org
 from appliance.keys.rotation import RotationPolicy, rotate_org
@@ -54,9 +55,7 @@ def resolve_plane_access(plane: Plane, data_dir: Path | None) -> tuple[str, byte
             f"no {plane.value} plane secrets in {data.root}: set {prefix}_DATABASE_URL and "
             f"{prefix}_MASTER_SECRET_FILE, or pass --data-dir of `appliance up`"
         )
-    dsn = EmbeddedPostgres(data.root).dsn_for(
-        f"appliance_{plane.value}", data.role_password(plane), "appliance"
-    )
+    dsn = embedded_plane_dsn(data, EmbeddedPostgres(data.root), plane)
     return dsn, data.master_secret(plane)
 
 

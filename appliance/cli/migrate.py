@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from appliance.db.migrate import MigrationError, migrate
+from appliance.db.migrate import DEFAULT_ROLE_PREFIX, MigrationError, migrate
 from appliance.log import configure_logging
 from appliance.settings import SettingsError, check_database_url
 
@@ -26,7 +26,18 @@ from appliance.settings import SettingsError, check_database_url
     help="Folder with one file per plane (auth, admin, pim, breakglass) "
     "containing that role's password.",
 )
-def migrate_command(database_url: str | None, role_password_dir: Path | None) -> None:
+@click.option(
+    "--role-prefix",
+    envvar="APPLIANCE_ROLE_PREFIX",
+    default=DEFAULT_ROLE_PREFIX,
+    show_default=True,
+    help="Name the plane roles <prefix>_auth, <prefix>_admin and so on. Roles belong to the "
+    "whole server, so a second deployment on the same server needs its own prefix; "
+    "a database keeps the prefix of its first migration.",
+)
+def migrate_command(
+    database_url: str | None, role_password_dir: Path | None, role_prefix: str
+) -> None:
     """Apply pending migrations under an advisory lock; safe to run from several pods at once."""
     configure_logging()
     if database_url is None:
@@ -42,7 +53,9 @@ def migrate_command(database_url: str | None, role_password_dir: Path | None) ->
             raise click.ClickException(f"cannot read {url_file}: {error.strerror}") from None
     try:
         check_database_url("--database-url", database_url)
-        applied = asyncio.run(migrate(database_url, role_password_dir=role_password_dir))
+        applied = asyncio.run(
+            migrate(database_url, role_password_dir=role_password_dir, role_prefix=role_prefix)
+        )
     except (SettingsError, MigrationError) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:

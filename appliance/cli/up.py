@@ -18,8 +18,9 @@ from typing import IO
 import asyncpg
 import click
 
+from appliance.cli.local_db import EMBEDDED_DATABASE, embedded_plane_dsn
 from appliance.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from appliance.db.migrate import MigrationError, migrate
+from appliance.db.migrate import DEFAULT_ROLE_PREFIX, MigrationError, migrate
 from appliance.demo import dump_demo_credentials, seed_demo
 from appliance.local import DataDir, default_data_dir, write_private
 from appliance.log import configure_logging, log_fields
@@ -35,15 +36,13 @@ START_TIMEOUT_SECONDS = 30.0
 MAX_RESTARTS_PER_MINUTE = 5
 
 
-def plane_env(data: DataDir, pg: EmbeddedPostgres, plane: Plane, port: int) -> dict[str, str]:
+def plane_env(data: DataDir, plane: Plane, port: int, database_url: str) -> dict[str, str]:
     """Environment of one plane: only its own DSN and master secret."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("APPLIANCE_")}
     prefix = f"APPLIANCE_{plane.name}"
     env.update(
         {
-            f"{prefix}_DATABASE_URL": pg.dsn_for(
-                f"appliance_{plane.value}", data.role_password(plane), "appliance"
-            ),
+            f"{prefix}_DATABASE_URL": database_url,
             f"{prefix}_MASTER_SECRET_FILE": str(data.master_secret_file(plane)),
             "APPLIANCE_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "APPLIANCE_DATA_DIR": str(data.plane_dir(plane)),
@@ -143,10 +142,19 @@ def wait_healthy(planes: list[PlaneProcess]) -> None:
         time.sleep(0.1)
 
 
-async def prepare_database(data: DataDir, pg: EmbeddedPostgres, breakglass_url: str) -> bool:
-    """Migrate and seed; return True when the demo org was created by this call."""
-    await migrate(pg.superuser_dsn("appliance"), role_password_dir=data.role_password_dir)
-    conn = await asyncpg.connect(pg.superuser_dsn("appliance"))
+async def prepare_database(
+    data: DataDir,
+    admin_dsn: str,
+    breakglass_url: str,
+    *,
+    role_prefix: str = DEFAULT_ROLE_PREFIX,
+) -> bool:
+    """Migrate and seed; return True when the demo org was created by this call.
+
+    `admin_dsn` must bypass row-level security (a superuser, or a role with BYPASSRLS).
+    """
+    await migrate(admin_dsn, role_password_dir=data.role_password_dir, role_prefix=role_prefix)
+    conn = await asyncpg.connect(admin_dsn)
     try:
         seeded = await seed_demo(
             conn,
@@ -241,14 +249,18 @@ def up(data_dir: Path | None, base_port: int) -> None:
         ports = {plane: base_port + index for index, plane in enumerate(PLANE_ORDER)}
         breakglass_url = f"http://127.0.0.1:{ports[Plane.BREAKGLASS]}"
         try:
-            seeded = asyncio.run(prepare_database(data, pg, breakglass_url))
+            seeded = asyncio.run(
+                prepare_database(data, pg.superuser_dsn(EMBEDDED_DATABASE), breakglass_url)
+            )
         except MigrationError as error:
             raise click.ClickException(str(error)) from None
         for plane_name in PLANE_ORDER:
             process = PlaneProcess(
                 plane_name,
                 ports[plane_name],
-                plane_env(data, pg, plane_name, ports[plane_name]),
+                plane_env(
+                    data, plane_name, ports[plane_name], embedded_plane_dsn(data, pg, plane_name)
+                ),
                 data.log_file(plane_name),
             )
             process.start()

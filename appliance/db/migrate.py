@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,14 @@ MIGRATION_LOCK_KEY = 0x61707061_6C69616E  # "applian"
 LOCK_TIMEOUT = "5s"
 STATEMENT_TIMEOUT = "120s"
 
+DEFAULT_ROLE_PREFIX = "appliance"
+# Role names are at most 63 bytes; the longest suffix is "_breakglass".
+ROLE_PREFIX_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,47}")
+# The migrations name the plane roles `appliance_<plane>`, directly or as the
+# string 'appliance_' joined with the plane in a DO block.
+_PLANE_ROLE = re.compile(r"\bappliance_(auth|admin|pim|breakglass)\b")
+_ROLE_NAME_LITERAL = "'appliance_' ||"
+
 
 class MigrationError(RuntimeError):
     """A migration could not be applied; the message names the file."""
@@ -45,6 +54,31 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    def sql_for(self, role_prefix: str) -> str:
+        """Return the SQL with the plane roles named `<role_prefix>_<plane>`.
+
+        The checksum stays that of the file, so a database migrated with another
+        prefix still recognises its applied files.
+        """
+        if role_prefix == DEFAULT_ROLE_PREFIX:
+            return self.sql
+        renamed = _PLANE_ROLE.sub(lambda match: f"{role_prefix}_{match.group(1)}", self.sql)
+        return renamed.replace(_ROLE_NAME_LITERAL, f"'{role_prefix}_' ||")
+
+
+def plane_role(plane: Plane, role_prefix: str = DEFAULT_ROLE_PREFIX) -> str:
+    """Return the database role of `plane` in a schema migrated with `role_prefix`."""
+    return f"{role_prefix}_{plane.value}"
+
+
+def check_role_prefix(role_prefix: str) -> str:
+    if not ROLE_PREFIX_PATTERN.fullmatch(role_prefix):
+        raise MigrationError(
+            f"role prefix {role_prefix!r} is invalid: use 1 to 48 characters of a-z, 0-9 "
+            "and _, starting with a letter"
+        )
+    return role_prefix
 
 
 def load_migrations() -> list[Migration]:
@@ -65,17 +99,28 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(dsn: str, *, role_password_dir: Path | None = None) -> list[int]:
-    """Apply pending migrations and return the versions applied by this call."""
+async def migrate(
+    dsn: str,
+    *,
+    role_password_dir: Path | None = None,
+    role_prefix: str = DEFAULT_ROLE_PREFIX,
+) -> list[int]:
+    """Apply pending migrations and return the versions applied by this call.
+
+    Roles are shared by every database of a server, so two deployments on one
+    server need different `role_prefix` values. A database keeps the prefix it
+    was first migrated with; another prefix raises `MigrationError`.
+    """
+    check_role_prefix(role_prefix)
     conn: asyncpg.Connection = await asyncpg.connect(dsn)
     try:
         await conn.execute("SELECT set_config('lock_timeout', $1, false)", LOCK_TIMEOUT)
         await conn.execute("SELECT set_config('statement_timeout', $1, false)", STATEMENT_TIMEOUT)
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         try:
-            applied = await _apply_pending(conn)
+            applied = await _apply_pending(conn, role_prefix)
             if role_password_dir is not None:
-                await set_role_passwords(conn, role_password_dir)
+                await set_role_passwords(conn, role_password_dir, role_prefix)
             return applied
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
@@ -83,7 +128,7 @@ async def migrate(dsn: str, *, role_password_dir: Path | None = None) -> list[in
         await conn.close()
 
 
-async def _apply_pending(conn: asyncpg.Connection) -> list[int]:
+async def _apply_pending(conn: asyncpg.Connection, role_prefix: str) -> list[int]:
     await conn.execute(
         """
         CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -96,6 +141,7 @@ async def _apply_pending(conn: asyncpg.Connection) -> list[int]:
     )
     rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
     done = {row["version"]: row for row in rows}
+    await _check_same_prefix(conn, role_prefix, migrated=bool(done))
     applied: list[int] = []
     for migration in load_migrations():
         previous = done.get(migration.version)
@@ -108,7 +154,7 @@ async def _apply_pending(conn: asyncpg.Connection) -> list[int]:
             continue
         try:
             async with conn.transaction():
-                await conn.execute(migration.sql)
+                await conn.execute(migration.sql_for(role_prefix))
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                     migration.version,
@@ -128,7 +174,33 @@ async def _apply_pending(conn: asyncpg.Connection) -> list[int]:
     return applied
 
 
-async def set_role_passwords(conn: asyncpg.Connection, folder: Path) -> list[str]:
+async def _check_same_prefix(conn: asyncpg.Connection, role_prefix: str, *, migrated: bool) -> None:
+    """Record the role prefix on the first run; raise when a later run gives another one.
+
+    A database migrated before the prefix was recorded used the default prefix.
+    """
+    await conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS schema_role_prefix (
+            prefix text NOT NULL,
+            one_row boolean PRIMARY KEY DEFAULT true CHECK (one_row)
+        )
+        """
+    )
+    recorded = await conn.fetchval("SELECT prefix FROM schema_role_prefix")
+    if recorded is None:
+        recorded = DEFAULT_ROLE_PREFIX if migrated else role_prefix
+        await conn.execute("INSERT INTO schema_role_prefix (prefix) VALUES ($1)", recorded)
+    if recorded != role_prefix:
+        raise MigrationError(
+            f"this database's plane roles are named {recorded}_<plane>, not {role_prefix}_<plane>; "
+            f"migrate it with role prefix {recorded!r}"
+        )
+
+
+async def set_role_passwords(
+    conn: asyncpg.Connection, folder: Path, role_prefix: str = DEFAULT_ROLE_PREFIX
+) -> list[str]:
     """Set each plane role's password from `folder/<plane>` where that file exists."""
     changed: list[str] = []
     for plane in Plane:
@@ -138,7 +210,7 @@ async def set_role_passwords(conn: asyncpg.Connection, folder: Path) -> list[str
         password = path.read_text("utf-8").strip()
         if len(password) < 16:
             raise MigrationError(f"password file {path} is shorter than 16 characters")
-        role = f"appliance_{plane.value}"
+        role = plane_role(plane, role_prefix)
         # ALTER ROLE takes no bind parameters. Sending a SCRAM verifier instead
         # of the password keeps the password out of any server statement log.
         literal = await conn.fetchval("SELECT quote_literal($1)", scram_verifier(password))

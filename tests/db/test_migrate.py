@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -71,3 +73,91 @@ async def test_plane_role_cannot_change_schema(database: Database) -> None:
             await conn.execute("DELETE FROM audit_events")
     finally:
         await conn.close()
+
+
+def test_role_prefix_renames_every_plane_role() -> None:
+    for migration in load_migrations():
+        renamed = migration.sql_for("drill")
+        for plane in ("auth", "admin", "pim", "breakglass"):
+            assert f"appliance_{plane}" not in renamed, migration.name
+            assert renamed.count(f"drill_{plane}") == migration.sql.count(f"appliance_{plane}")
+        assert "'appliance_'" not in renamed, migration.name
+        assert renamed.count("appliance_current_org") == migration.sql.count(
+            "appliance_current_org"
+        )
+
+
+@pytest.mark.parametrize("prefix", ["", "Upper", "9lives", "has-dash", "x" * 49, "a;DROP"])
+async def test_invalid_role_prefix_rejected(database: Database, prefix: str) -> None:
+    with pytest.raises(MigrationError, match="role prefix"):
+        await migrate(database.superuser_dsn, role_prefix=prefix)
+
+
+async def test_existing_database_keeps_its_prefix(database: Database) -> None:
+    with pytest.raises(MigrationError, match="named appliance_<plane>"):
+        await migrate(database.superuser_dsn, role_prefix="other")
+
+
+async def test_prefixed_roles_serve_their_own_database(database: Database, tmp_path: Path) -> None:
+    prefix = f"mig_{secrets.token_hex(3)}"
+    name = f"{prefix}_db"
+    passwords = tmp_path / "passwords"
+    passwords.mkdir()
+    (passwords / "breakglass").write_text("breakglass-password-1234")
+    admin = await asyncpg.connect(database.superuser_dsn)
+    await admin.execute(f"CREATE DATABASE {name}")
+    dsn = database.superuser_dsn.replace("/appliance_test?", f"/{name}?")
+    try:
+        applied = await migrate(dsn, role_password_dir=passwords, role_prefix=prefix)
+        assert applied == [m.version for m in load_migrations()]
+        limits = dict(
+            await admin.fetch(
+                "SELECT rolname, rolconnlimit FROM pg_roles WHERE rolname LIKE $1",
+                f"{prefix}\\_%",
+            )
+        )
+        assert limits == {
+            f"{prefix}_admin": 15,
+            f"{prefix}_auth": 60,
+            f"{prefix}_breakglass": 15,
+            f"{prefix}_pim": 20,
+        }
+
+        plane = await asyncpg.connect(
+            database.cluster.dsn_for(f"{prefix}_breakglass", "breakglass-password-1234", name)
+        )
+        try:
+            assert await plane.fetchval("SELECT count(*) FROM orgs") == 0
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await plane.execute("DELETE FROM audit_events")
+        finally:
+            await plane.close()
+
+        with pytest.raises(MigrationError, match=f"named {prefix}_<plane>"):
+            await migrate(dsn)
+        assert await migrate(dsn, role_prefix=prefix) == []
+    finally:
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        for plane_name in ("auth", "admin", "pim", "breakglass"):
+            await admin.execute(f"DROP ROLE IF EXISTS {prefix}_{plane_name}")
+        await admin.close()
+
+
+async def test_unrecorded_prefix_means_default(database: Database) -> None:
+    name = f"mig_{secrets.token_hex(3)}_db"
+    admin = await asyncpg.connect(database.superuser_dsn)
+    await admin.execute(f"CREATE DATABASE {name}")
+    dsn = database.superuser_dsn.replace("/appliance_test?", f"/{name}?")
+    try:
+        await migrate(dsn)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("DROP TABLE schema_role_prefix")
+        finally:
+            await conn.close()
+        with pytest.raises(MigrationError, match="named appliance_<plane>"):
+            await migrate(dsn, role_prefix="renamed")
+        assert await migrate(dsn) == []
+    finally:
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        await admin.close()
