@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import secrets
@@ -23,6 +24,9 @@ from appliance.web.http import MAX_BODY_BYTES
 
 log = logging.getLogger("appliance.app")
 
+
+# Seconds a pool may take to close its connections at shutdown before they are cut.
+POOL_CLOSE_TIMEOUT = 3.0
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -91,8 +95,17 @@ def _register_lifecycle(app: Quart, settings: Settings, clock: Clock) -> None:
             if shutdown is not None:
                 await shutdown(app)
         for plane, pool in app.extensions["pools"].items():
-            await pool.close()
-            log.info("database pool closed", extra=log_fields(plane=plane))
+            try:
+                await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT)
+                log.info("database pool closed", extra=log_fields(plane=plane))
+            except TimeoutError:
+                # A stalled PostgreSQL never answers the goodbye, and a shutdown
+                # that waits for it would wait until the process is killed.
+                pool.terminate()
+                log.warning(
+                    "database pool terminated: closing timed out",
+                    extra=log_fields(plane=plane, timeout_seconds=POOL_CLOSE_TIMEOUT),
+                )
 
     @app.before_request
     async def assign_request_id() -> None:

@@ -1,9 +1,11 @@
-"""A Unix-socket proxy between one plane and PostgreSQL that can drop or stall traffic.
+"""A proxy between one plane and PostgreSQL that can drop or stall traffic.
 
 The embedded server listens on a Unix socket only and has no TLS, while a TCP
-DSN must carry `sslmode=require` or stricter. So the partition goes through a
-proxy that listens on a Unix socket of its own. The plane's DSN names the
-proxy's socket directory, and the TLS rule for TCP DSNs stays intact.
+DSN must carry `sslmode=require` or stricter. So for the embedded server the
+proxy listens on a Unix socket of its own, and the plane's DSN names the
+proxy's socket directory. For a server given by DSN the proxy listens on
+127.0.0.1 and forwards TCP bytes as they are, so TLS runs end to end between
+the plane and PostgreSQL through it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ log = logging.getLogger("chaos.proxy")
 
 CHUNK_BYTES = 64 * 1024
 
+# A Unix socket path, or a (host, port) pair for TCP.
+Address = Path | tuple[str, int]
+
 
 class ProxyMode(enum.Enum):
     PASS = "pass"  # noqa: S105 (a mode name, not a password)
@@ -30,11 +35,15 @@ class ProxyMode(enum.Enum):
 
 
 class SocketProxy:
-    """Forward connections from `listen_path` to the Unix socket `target_path`."""
+    """Forward connections from `listen_path` (or 127.0.0.1 when None) to `target`.
 
-    def __init__(self, listen_path: Path, target_path: Path) -> None:
+    With `listen_path` None the proxy takes a free TCP port, in `port` after `start`.
+    """
+
+    def __init__(self, listen_path: Path | None, target: Address) -> None:
         self.listen_path = listen_path
-        self.target_path = target_path
+        self.target = target
+        self.port = 0
         self.mode = ProxyMode.PASS
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -42,6 +51,10 @@ class SocketProxy:
         self._resumed.set()
 
     async def start(self) -> None:
+        if self.listen_path is None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = self._server.sockets[0].getsockname()[1]
+            return
         self.listen_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with contextlib.suppress(FileNotFoundError):
             self.listen_path.unlink()
@@ -52,12 +65,14 @@ class SocketProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        with contextlib.suppress(FileNotFoundError):
-            self.listen_path.unlink()
+        if self.listen_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.listen_path.unlink()
 
     def set_mode(self, mode: ProxyMode) -> None:
         log.info(
-            "proxy mode changed", extra=log_fields(proxy=str(self.listen_path), mode=mode.value)
+            "proxy mode changed",
+            extra=log_fields(proxy=str(self.listen_path or self.port), mode=mode.value),
         )
         self.mode = mode
         if mode is ProxyMode.STALL:
@@ -83,9 +98,7 @@ class SocketProxy:
                 # The mode changed to DROP while this connection waited out a stall.
                 return
             try:
-                upstream_reader, upstream_writer = await asyncio.open_unix_connection(
-                    str(self.target_path)
-                )
+                upstream_reader, upstream_writer = await self._connect_target()
             except OSError:
                 return
             self._writers.add(upstream_writer)
@@ -99,6 +112,12 @@ class SocketProxy:
         finally:
             self._writers.discard(writer)
             writer.transport.abort()
+
+    async def _connect_target(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if isinstance(self.target, Path):
+            return await asyncio.open_unix_connection(str(self.target))
+        host, port = self.target
+        return await asyncio.open_connection(host, port)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -58,6 +58,8 @@ PLANE = "breakglass"
 # path: an on-call engineer waits seconds at most, even when the database
 # stalls instead of refusing connections.
 ONLINE_DEADLINE = 3.0
+# Online attempts per activation while PostgreSQL answers probes but an attempt timed out.
+ONLINE_ATTEMPTS = 2
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 1.0
 SNAPSHOT_MAX_INTERVAL = 60.0
@@ -284,31 +286,42 @@ class BreakglassService:
         # request came in stays valid after a failed online attempt used up
         # seconds of its window.
         arrived = self.clock()
-        if self.database_up:
+        for attempt_number in range(1, ONLINE_ATTEMPTS + 1):
+            if not self.database_up:
+                break
             try:
-                async with asyncio.timeout(ONLINE_DEADLINE):
-                    org_id = await self.org_id(org_name)
-                    attempt = Attempt(
-                        org_id, org_name, self.issuer(org_name), request, source_hash, arrived
-                    )
-                    activation, effects = await activate_online(
-                        self.pool, self.keys, self._seal_key, attempt
-                    )
-                if self.offline is not None:
-                    self.offline.note_effects(org_name, effects)
-                return activation
+                return await self._activate_online(org_name, request, source_hash, arrived)
             except RecordedFailure as failure:
                 raise _client_error(failure.reason) from None
             except DATABASE_UNAVAILABLE as error:
-                if isinstance(error, TimeoutError) and await self._database_answers():
-                    # Slow, not down: the process is busy (hashing slots, pool),
-                    # and load alone must not switch the plane to its snapshot.
+                if not (isinstance(error, TimeoutError) and await self._database_answers()):
+                    self._mark_down(error)
+                    break
+                # The attempt timed out but PostgreSQL answers now: either a stall
+                # ended while the attempt waited, which a second attempt gets past,
+                # or the process is busy (hashing slots, pool). Load alone must not
+                # switch the plane to its snapshot.
+                if attempt_number == ONLINE_ATTEMPTS:
                     raise ServiceUnavailable(
                         "break-glass is busy; retry in a few seconds",
                         headers={"Retry-After": "2"},
                     ) from None
-                self._mark_down(error)
         return await self._activate_offline(org_name, request, source_hash, arrived)
+
+    async def _activate_online(
+        self, org_name: str, request: ActivationRequest, source_hash: str, arrived: datetime
+    ) -> Activation:
+        async with asyncio.timeout(ONLINE_DEADLINE):
+            org_id = await self.org_id(org_name)
+            attempt = Attempt(
+                org_id, org_name, self.issuer(org_name), request, source_hash, arrived
+            )
+            activation, effects = await activate_online(
+                self.pool, self.keys, self._seal_key, attempt
+            )
+        if self.offline is not None:
+            self.offline.note_effects(org_name, effects)
+        return activation
 
     async def _database_answers(self) -> bool:
         """Probe PostgreSQL on a new connection, bypassing a pool that may be exhausted."""

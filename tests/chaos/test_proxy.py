@@ -1,4 +1,4 @@
-"""The partition proxy forwards, drops and stalls Unix-socket connections."""
+"""The partition proxy forwards, drops and stalls Unix-socket and TCP connections."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.local import via_socket_dir
+from chaos.database import via_socket_dir
 from chaos.proxy import ProxyMode, SocketProxy
 
 
@@ -20,12 +20,17 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
     writer.close()
 
 
-@pytest.fixture
-async def proxy() -> AsyncIterator[SocketProxy]:
+@pytest.fixture(params=["unix", "tcp"])
+async def proxy(request: pytest.FixtureRequest) -> AsyncIterator[SocketProxy]:
     with tempfile.TemporaryDirectory(dir="/tmp") as folder:
-        target = Path(folder) / "target.sock"
-        server = await asyncio.start_unix_server(echo, path=str(target))
-        running = SocketProxy(Path(folder) / "proxy" / "listen.sock", target)
+        running: SocketProxy
+        if request.param == "unix":
+            target = Path(folder) / "target.sock"
+            server = await asyncio.start_unix_server(echo, path=str(target))
+            running = SocketProxy(Path(folder) / "proxy" / "listen.sock", target)
+        else:
+            server = await asyncio.start_server(echo, "127.0.0.1", 0)
+            running = SocketProxy(None, ("127.0.0.1", server.sockets[0].getsockname()[1]))
         await running.start()
         try:
             yield running
@@ -43,8 +48,14 @@ async def read_or_reset(reader: asyncio.StreamReader) -> bytes:
         return b""
 
 
+async def connect(proxy: SocketProxy) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if proxy.listen_path is None:
+        return await asyncio.open_connection("127.0.0.1", proxy.port)
+    return await asyncio.open_unix_connection(str(proxy.listen_path))
+
+
 async def roundtrip(proxy: SocketProxy, payload: bytes) -> bytes:
-    reader, writer = await asyncio.open_unix_connection(str(proxy.listen_path))
+    reader, writer = await connect(proxy)
     try:
         writer.write(payload)
         try:
@@ -67,7 +78,7 @@ async def test_drop_closes_new_connections(proxy: SocketProxy) -> None:
 
 
 async def test_drop_closes_open_connections(proxy: SocketProxy) -> None:
-    reader, writer = await asyncio.open_unix_connection(str(proxy.listen_path))
+    reader, writer = await connect(proxy)
     writer.write(b"one")
     assert await asyncio.wait_for(reader.read(1024), 1.0) == b"one"
 
@@ -79,7 +90,7 @@ async def test_drop_closes_open_connections(proxy: SocketProxy) -> None:
 
 async def test_stall_holds_bytes_until_healed(proxy: SocketProxy) -> None:
     proxy.set_mode(ProxyMode.STALL)
-    reader, writer = await asyncio.open_unix_connection(str(proxy.listen_path))
+    reader, writer = await connect(proxy)
     writer.write(b"held")
     await writer.drain()
 
