@@ -6,6 +6,11 @@ Deployment otherwise), its pods labelled `app.kubernetes.io/component=<plane>`,
 and NetworkPolicy `appliance` allows egress to PostgreSQL on port 5432.
 The PostgreSQL server itself is not ours in staging, so "stop the database"
 cuts it from every plane with that NetworkPolicy instead.
+
+The workload reaches the planes at their public URLs (the Gateway's host
+names), and the drill seeds its org through a DSN of the deployment's database.
+It holds no plane role password or master secret, so scenarios that need them
+(`chaos.drivers.PLANE_ROLE_ACCESS`) do not run on this driver.
 """
 
 from __future__ import annotations
@@ -13,12 +18,22 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import asyncpg
+import httpx
+
+from appliance.db.migrate import DEFAULT_ROLE_PREFIX
+from appliance.log import log_fields
 from appliance.settings import Plane
+from chaos.database import DrillDatabaseError, check_privileges
+from chaos.org import published_seal_keys
 from chaos.proxy import ProxyMode
+
+log = logging.getLogger("chaos.kubernetes")
 
 POSTGRES_PORT = 5432
 ROLLOUT_TIMEOUT = "120s"
@@ -27,14 +42,19 @@ ROLLOUT_TIMEOUT = "120s"
 CommandRunner = Callable[[list[str], str | None], Awaitable[str]]
 
 
-class KubectlError(Exception):
-    pass
+class KubectlError(RuntimeError):
+    """A kubectl command exited non-zero; the message has the command and its stderr."""
+
+
+class NotAvailable(RuntimeError):
+    """The Kubernetes driver holds no plane role password or master secret."""
 
 
 async def run_kubectl(argv: list[str], stdin: str | None) -> str:
     process = await asyncio.create_subprocess_exec(
         *argv,
-        stdin=asyncio.subprocess.PIPE,
+        # Without input, stdin is closed, so a command that reads it cannot hang the drill.
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -65,16 +85,28 @@ def without_postgres_egress(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 class KubernetesDriver:
-    """Act on a cluster with kubectl; every command goes through `runner`."""
+    """Act on a cluster with kubectl; every command goes through `runner`.
+
+    `urls` maps each plane to its public base URL, and `database_url` is a DSN
+    of the deployment's database for a superuser or a role with BYPASSRLS.
+    """
+
+    stops_database = False
+    role_prefix = DEFAULT_ROLE_PREFIX
+    capabilities: frozenset[str] = frozenset()
 
     def __init__(
         self,
         *,
+        urls: Mapping[Plane, str] | None = None,
+        database_url: str = "",
         kubectl: str = "kubectl",
         context: str | None = None,
         runner: CommandRunner = run_kubectl,
         replicas: int = 2,
     ) -> None:
+        self.urls = {plane: url.rstrip("/") for plane, url in (urls or {}).items()}
+        self.database_url = database_url
         self.base = [kubectl, *(["--context", context] if context else [])]
         self.runner = runner
         self.replicas = replicas
@@ -83,6 +115,60 @@ class KubernetesDriver:
 
     async def _kubectl(self, *args: str, stdin: str | None = None) -> str:
         return await self.runner([*self.base, *args], stdin)
+
+    # Reaching the deployment
+
+    @property
+    def admin_dsn(self) -> str:
+        return self.database_url
+
+    def url(self, plane: Plane) -> str:
+        return self.urls[plane]
+
+    async def setup(self, seed: Callable[[], Awaitable[None]]) -> None:
+        """Check kubectl, the planes' URLs and the database, then call `seed`."""
+        missing = [plane.value for plane in Plane if plane not in self.urls]
+        if missing:
+            raise NotAvailable(f"no URL for plane {', '.join(missing)}")
+        for plane in Plane:
+            await self._kubectl(
+                "--namespace", namespace(plane), "get", workload(plane), "--output=name"
+            )
+        async with httpx.AsyncClient() as client:
+            for plane in Plane:
+                await _check_serving(client, plane, self.url(plane))
+        try:
+            conn = await asyncpg.connect(self.database_url, timeout=10)
+        except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+            raise DrillDatabaseError(
+                f"cannot connect to the deployment's database: {error}"
+            ) from None
+        try:
+            await check_privileges(conn, ("BYPASSRLS",))
+        finally:
+            await conn.close()
+        await seed()
+
+    async def teardown(self) -> None:
+        """Restore every NetworkPolicy the drill cut and every workload it scaled down."""
+        for plane in list(self._saved_policies):
+            await self.partition(plane, ProxyMode.PASS)
+        for plane in list(self._scaled_down):
+            await self.start_plane(plane)
+
+    async def seal_public_keys(self, conn: asyncpg.Connection) -> dict[Plane, bytes]:
+        return await published_seal_keys(conn)
+
+    def role_dsn(self, plane: Plane) -> str:
+        raise NotAvailable(f"the Kubernetes driver has no password for the {plane.value} role")
+
+    def master_secret_file(self, plane: Plane) -> str:
+        raise NotAvailable(f"the Kubernetes driver has no {plane.value} master secret")
+
+    def pin_load(self, pid: int) -> None:
+        """Leave the load generator where it is: the auth plane runs on its own nodes."""
+
+    # Faults
 
     async def kill_plane(self, plane: Plane) -> None:
         await self._kubectl(
@@ -156,6 +242,19 @@ class KubernetesDriver:
 
     async def _apply(self, policy: dict[str, Any]) -> None:
         await self._kubectl("apply", "--filename=-", stdin=json.dumps(policy))
+
+
+async def _check_serving(client: httpx.AsyncClient, plane: Plane, url: str) -> None:
+    try:
+        response = await client.get(f"{url}/healthz", timeout=10.0)
+    except httpx.HTTPError as error:
+        raise NotAvailable(f"the {plane.value} plane at {url} is unreachable: {error}") from None
+    if response.status_code != 200:
+        raise NotAvailable(
+            f"the {plane.value} plane at {url} answered /healthz with {response.status_code}; "
+            "check the URL and that the plane runs"
+        )
+    log.info("plane reachable", extra=log_fields(plane=plane.value, url=url))
 
 
 def without_server_fields(policy: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The local driver: the four planes as processes on this machine, PostgreSQL embedded or given.
 
-It reuses `appliance up`'s pieces (data folder, embedded server, migration and
-demo seed, plane processes). Every plane reaches PostgreSQL through its own
-`SocketProxy`, so a drill can partition one plane from the database.
+It reuses `appliance up`'s pieces (data folder, migration and demo seed, plane
+processes). Every plane reaches PostgreSQL through its own `SocketProxy`, so a
+drill can partition one plane from the database, and cut a given server,
+which it cannot stop, from every plane at once.
 When this machine has two or more CPUs, the auth plane and the load that
 saturates it are pinned to the last CPU, and everything else to the others.
 On Kubernetes the auth plane has a node pool of its own. Without the pinning,
@@ -12,23 +13,23 @@ the drill would measure CPU contention of this one machine instead.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 
 from appliance.cli.up import PlaneProcess, plane_env, prepare_database
-from appliance.db.embedded import SOCKET_FILE_NAME, EmbeddedPostgres
+from appliance.keys.sealing import sealing_private_key
 from appliance.local import DataDir
 from appliance.log import log_fields
 from appliance.settings import Plane
+from chaos.database import DrillDatabase, EmbeddedDatabase
+from chaos.drivers import PLANE_ROLE_ACCESS
 from chaos.proxy import ProxyMode, SocketProxy
 
 log = logging.getLogger("chaos.local")
@@ -36,14 +37,6 @@ log = logging.getLogger("chaos.local")
 PLANE_ORDER = [Plane.AUTH, Plane.ADMIN, Plane.PIM, Plane.BREAKGLASS]
 START_TIMEOUT_SECONDS = 30.0
 POLL_SECONDS = 0.02
-
-
-def via_socket_dir(dsn: str, socket_dir: Path) -> str:
-    """Return `dsn` with its Unix socket directory (`host` query parameter) replaced."""
-    parts = urlsplit(dsn)
-    query = dict(parse_qsl(parts.query))
-    query["host"] = str(socket_dir)
-    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
 
 
 def cpu_sets() -> tuple[set[int], set[int]] | None:
@@ -55,13 +48,25 @@ def cpu_sets() -> tuple[set[int], set[int]] | None:
 
 
 class LocalDriver:
-    """Planes as `appliance serve` processes against the embedded PostgreSQL in `root`."""
+    """Planes as `appliance serve` processes, with secrets and logs in `root`.
+
+    `database` defaults to an embedded server in `root`. `keep_database` keeps
+    a given server's drill database and roles after `teardown`.
+    """
 
     def __init__(
-        self, root: Path, *, base_port: int, extra_env: dict[Plane, dict[str, str]] | None = None
+        self,
+        root: Path,
+        *,
+        base_port: int,
+        database: DrillDatabase | None = None,
+        keep_database: bool = False,
+        extra_env: dict[Plane, dict[str, str]] | None = None,
     ) -> None:
         self.data = DataDir(root)
-        self.pg = EmbeddedPostgres(root)
+        self.database = database or EmbeddedDatabase(root)
+        self.keep_database = keep_database
+        self.database_cut = False
         self.base_port = base_port
         self.ports = {plane: base_port + index for index, plane in enumerate(PLANE_ORDER)}
         self.extra_env = extra_env or {}
@@ -73,35 +78,59 @@ class LocalDriver:
         return f"http://127.0.0.1:{self.ports[plane]}"
 
     @property
-    def superuser_dsn(self) -> str:
-        return self.pg.superuser_dsn("appliance")
+    def admin_dsn(self) -> str:
+        """DSN that bypasses row-level security: for seeding and audit checks."""
+        return self.database.admin_dsn
 
-    def demo_credentials(self) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads(self.data.demo_credentials.read_text("utf-8"))
-        return loaded
+    def role_dsn(self, plane: Plane) -> str:
+        """DSN of `plane`'s role straight to PostgreSQL, around the plane's proxy."""
+        return self.database.role_dsn(plane, self.data.role_password(plane))
 
-    async def setup(self, before_planes: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Start PostgreSQL, migrate, seed org `demo`, start the proxies and the four planes.
+    capabilities = frozenset({PLANE_ROLE_ACCESS})
 
-        `before_planes` runs after the seed and before any plane starts, so what it
+    def master_secret_file(self, plane: Plane) -> str:
+        return str(self.data.master_secret_file(plane))
+
+    @property
+    def stops_database(self) -> bool:
+        return self.database.can_stop
+
+    @property
+    def role_prefix(self) -> str:
+        return self.database.role_prefix
+
+    async def seal_public_keys(self, conn: asyncpg.Connection) -> dict[Plane, bytes]:
+        """Derive the planes' sealing keys from their master secrets: no plane runs yet."""
+        return {
+            plane: bytes(
+                sealing_private_key(self.data.master_secret(plane), plane.value).public_key
+            )
+            for plane in Plane
+        }
+
+    async def setup(self, seed: Callable[[], Awaitable[None]]) -> None:
+        """Create the database, migrate, seed org `demo`, start the proxies and the four planes.
+
+        `seed` runs after the demo seed and before any plane starts, so what it
         writes is in break-glass's first snapshot.
         """
         self.data.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.data.ensure_secrets()
-        await asyncio.to_thread(self.pg.ensure_initialized)
-        await asyncio.to_thread(self.pg.start)
+        await self.database.create()
         self._pin_postgres()
-        await prepare_database(self.data, self.pg, self.url(Plane.BREAKGLASS))
-        if before_planes is not None:
-            await before_planes()
+        await prepare_database(
+            self.data,
+            self.admin_dsn,
+            self.url(Plane.BREAKGLASS),
+            role_prefix=self.database.role_prefix,
+        )
+        await seed()
         for plane in PLANE_ORDER:
-            proxy_dir = self.data.root / "proxy" / plane.value
-            proxy = SocketProxy(proxy_dir / SOCKET_FILE_NAME, self.pg.socket_dir / SOCKET_FILE_NAME)
+            proxy = self.database.new_proxy(self.data.root / "proxy" / plane.value)
             await proxy.start()
             self.proxies[plane] = proxy
-            env = plane_env(self.data, self.pg, plane, self.ports[plane])
-            key = f"APPLIANCE_{plane.name}_DATABASE_URL"
-            env[key] = via_socket_dir(env[key], proxy_dir)
+            database_url = self.database.through_proxy(self.role_dsn(plane), proxy)
+            env = plane_env(self.data, plane, self.ports[plane], database_url)
             env["APPLIANCE_LOG_LEVEL"] = "warning"
             env.update(self.extra_env.get(plane, {}))
             self.planes[plane] = PlaneProcess(
@@ -114,7 +143,7 @@ class LocalDriver:
             await asyncio.to_thread(process.stop)
         for proxy in self.proxies.values():
             await proxy.close()
-        await asyncio.to_thread(self.pg.stop)
+        await self.database.close(keep=self.keep_database)
 
     def _pin(self, pid: int, plane: Plane | None) -> None:
         if self.cpus is None:
@@ -127,7 +156,7 @@ class LocalDriver:
 
     def _pin_postgres(self) -> None:
         # Backends are forked from the postmaster and inherit its CPU set.
-        pid = self.pg.postmaster_pid()
+        pid = self.database.server_pid()
         if pid is not None:
             self._pin(pid, None)
 
@@ -156,7 +185,8 @@ class LocalDriver:
         await asyncio.to_thread(process.start)
         assert process.process is not None
         self._pin(process.process.pid, plane)
-        path = "/readyz" if plane is Plane.BREAKGLASS or self.pg.is_running() else "/healthz"
+        reachable = not self.database_cut and self.database.is_running()
+        path = "/readyz" if plane is Plane.BREAKGLASS or reachable else "/healthz"
         deadline = began + START_TIMEOUT_SECONDS
         async with httpx.AsyncClient() as client:
             while True:
@@ -179,11 +209,22 @@ class LocalDriver:
                 await asyncio.sleep(POLL_SECONDS)
 
     async def stop_database(self) -> None:
-        await asyncio.to_thread(self.pg.stop)
+        """Stop the embedded server, or cut a given one from every plane at the proxies."""
+        if self.database.can_stop:
+            await self.database.stop()
+            return
+        self.database_cut = True
+        for proxy in self.proxies.values():
+            proxy.set_mode(ProxyMode.DROP)
 
     async def start_database(self) -> None:
-        await asyncio.to_thread(self.pg.start)
-        self._pin_postgres()
+        if self.database.can_stop:
+            await self.database.start()
+            self._pin_postgres()
+            return
+        for proxy in self.proxies.values():
+            proxy.set_mode(ProxyMode.PASS)
+        self.database_cut = False
 
     async def partition(self, plane: Plane, mode: ProxyMode) -> None:
         self.proxies[plane].set_mode(mode)

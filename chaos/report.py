@@ -28,8 +28,17 @@ def markdown(result: dict[str, Any], svg_name: str) -> str:
     lines = [
         f"# Chaos drill: {verdict}",
         "",
-        f"Finished {result['finished_at']}, ran {result['duration_seconds']} s.",
+        f"Finished {result['finished_at']}, ran {result['duration_seconds']} s with the "
+        f"{result.get('driver', 'local')} driver against {result.get('database', 'PostgreSQL')}, "
+        f"in org {result.get('org', '-')}.",
         "",
+        *[f"Skipped {item['name']}: {item['reason']}." for item in result.get("skipped", [])],
+        *([""] if result.get("skipped") else []),
+        *(
+            [f"Cleaning up failed: {result['cleanup_error']}", ""]
+            if result.get("cleanup_error")
+            else []
+        ),
         f"![timeline]({svg_name})",
         "",
         "## Invariants",

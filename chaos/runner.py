@@ -5,33 +5,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 import httpx
 
-from appliance.db.queries.orgs import ORG_BY_NAME
-from appliance.demo import DEMO_BREAKGLASS_ROLE, create_breakglass_account, new_passphrase
-from appliance.identity.totp import STEP_SECONDS, code_at, new_secret
-from appliance.keys.sealing import sealing_private_key
+from appliance.identity.totp import STEP_SECONDS, code_at
 from appliance.log import log_fields
 from appliance.pim.demo import APPROVERS, DEMO_ROLE, REQUESTER
 from appliance.settings import Plane
 from chaos import invariants
-from chaos.local import LocalDriver
+from chaos.drivers import Driver
 from chaos.npm_verifier import NpmVerifier
+from chaos.org import DrillOrg, create_drill_org
 from chaos.streams import AuthStream, BreakglassStream, PimStream, Stream
-from chaos.workload import BreakglassAccount, CredentialChecker, Recorder
+from chaos.workload import CredentialChecker, Recorder
 
 log = logging.getLogger("chaos.runner")
 
-ORG = "demo"
 # The plane accepts the previous, current and next TOTP step, each once and in
 # increasing order. After a burst of three, an account yields one code per
 # 30-second step, so 36 accounts carry one activation per second with room to spare.
@@ -68,7 +63,7 @@ class ScenarioResult:
 class Drill:
     """One drill run: a driver, the steady workload and what was observed."""
 
-    def __init__(self, driver: LocalDriver, *, pace: Pace | None = None) -> None:
+    def __init__(self, driver: Driver, *, pace: Pace | None = None) -> None:
         self.driver = driver
         self.pace = pace or Pace()
         self.recorder = Recorder()
@@ -78,9 +73,7 @@ class Drill:
         self.restarts: list[tuple[str, str, float]] = []
         self.saturation: list[tuple[str, float | None, float | None]] = []
         self.results: list[ScenarioResult] = []
-        self.accounts: list[BreakglassAccount] = []
-        self.org_id: UUID | None = None
-        self.demo: dict[str, Any] = {}
+        self.org: DrillOrg | None = None
         self.pim_checker: CredentialChecker | None = None
         self.pim_token = ""
         self.pim_request_id = ""
@@ -88,22 +81,22 @@ class Drill:
     # Set-up and tear-down
 
     async def setup(self) -> None:
-        await self.driver.setup(before_planes=self._create_breakglass_accounts)
+        await self.driver.setup(seed=self._create_org)
         await self._start_pim_grant()
         bg_url = self.driver.url(Plane.BREAKGLASS)
         bg_checker = CredentialChecker(
-            self.client, f"{bg_url}/o/{ORG}/breakglass", self.npm, self.recorder
+            self.client, f"{bg_url}/o/{self.org_name}/breakglass", self.npm, self.recorder
         )
         assert self.pim_checker is not None
-        confidential = self.demo["oidc"]["confidential_client"]
+        confidential = self.drill_org.confidential_client
         self.streams = [
             BreakglassStream(
                 self.recorder,
                 1.0,
                 client=self.client,
                 url=bg_url,
-                org=ORG,
-                accounts=self.accounts,
+                org=self.org_name,
+                accounts=self.drill_org.accounts,
                 checker=bg_checker,
                 ttl_seconds=BREAKGLASS_TTL_SECONDS,
             ),
@@ -112,7 +105,7 @@ class Drill:
                 1.0,
                 client=self.client,
                 url=self.driver.url(Plane.PIM),
-                org=ORG,
+                org=self.org_name,
                 token=self.pim_token,
                 request_id=self.pim_request_id,
                 checker=self.pim_checker,
@@ -123,7 +116,7 @@ class Drill:
                 0.25,
                 client=self.client,
                 url=self.driver.url(Plane.AUTH),
-                org=ORG,
+                org=self.org_name,
                 client_id=confidential["client_id"],
                 client_secret=confidential["client_secret"],
             ),
@@ -137,46 +130,31 @@ class Drill:
         await self.client.aclose()
         await self.driver.teardown()
 
-    async def _create_breakglass_accounts(self) -> None:
-        """Create extra break-glass accounts so the workload has enough TOTP codes for its rate."""
-        self.demo = self.driver.demo_credentials()
-        demo = self.demo["breakglass"]
-        self.accounts = [
-            BreakglassAccount(demo["account"], demo["passphrase"], demo["totp_secret"])
-        ]
-        seal_key = bytes(
-            sealing_private_key(
-                self.driver.data.master_secret(Plane.BREAKGLASS), "breakglass"
-            ).public_key
-        )
-        conn = await asyncpg.connect(self.driver.superuser_dsn)
+    @property
+    def drill_org(self) -> DrillOrg:
+        assert self.org is not None, "the drill's org is created in setup"
+        return self.org
+
+    @property
+    def org_name(self) -> str:
+        return self.drill_org.name
+
+    async def _create_org(self) -> None:
+        """Create the drill's org, with enough break-glass accounts for one activation a second."""
+        conn = await asyncpg.connect(self.driver.admin_dsn)
         try:
-            row = await conn.fetchrow(ORG_BY_NAME, ORG)
-            assert row is not None, "org demo is missing after the seed"
-            self.org_id = row["id"]
-            async with conn.transaction():
-                for index in range(BREAKGLASS_ACCOUNTS - 1):
-                    account = BreakglassAccount(
-                        f"chaos-{index:02d}-{secrets.token_hex(2)}", new_passphrase(), new_secret()
-                    )
-                    await create_breakglass_account(
-                        conn,
-                        self.org_id,
-                        name=account.name,
-                        role=DEMO_BREAKGLASS_ROLE,
-                        passphrase=account.passphrase,
-                        totp_secret=account.totp_secret,
-                        seal_public_key=seal_key,
-                        default_ttl_seconds=BREAKGLASS_TTL_SECONDS,
-                        max_ttl_seconds=BREAKGLASS_TTL_SECONDS,
-                        actor="chaos-drill",
-                    )
-                    self.accounts.append(account)
+            seal_keys = await self.driver.seal_public_keys(conn)
+            self.org = await create_drill_org(
+                conn,
+                seal_keys,
+                accounts=BREAKGLASS_ACCOUNTS,
+                ttl_seconds=BREAKGLASS_TTL_SECONDS,
+            )
         finally:
             await conn.close()
 
     async def _pim_call(self, method: str, path: str, body: Any, token: str | None = None) -> Any:
-        url = f"{self.driver.url(Plane.PIM)}/o/{ORG}/pim/{path}"
+        url = f"{self.driver.url(Plane.PIM)}/o/{self.org_name}/pim/{path}"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = await self.client.request(method, url, json=body, headers=headers, timeout=15.0)
         if response.status_code >= 400:
@@ -190,7 +168,7 @@ class Drill:
         tokens: dict[str, str] = {}
         step = int(time.time() // STEP_SECONDS)
         for name in (REQUESTER, *APPROVERS):
-            user = self.demo[name]
+            user = self.drill_org.pim_users[name]
             session = await self._pim_call(
                 "POST",
                 "session",
@@ -222,7 +200,10 @@ class Drill:
         self.pim_token = tokens[REQUESTER]
         self.pim_request_id = request["id"]
         self.pim_checker = CredentialChecker(
-            self.client, f"{self.driver.url(Plane.PIM)}/o/{ORG}/pim", self.npm, self.recorder
+            self.client,
+            f"{self.driver.url(Plane.PIM)}/o/{self.org_name}/pim",
+            self.npm,
+            self.recorder,
         )
 
     # Actions used by scenarios
@@ -252,17 +233,21 @@ class Drill:
         return seconds
 
     async def stop_database(self) -> None:
-        self.recorder.fault("stop PostgreSQL")
+        stops = self.driver.stops_database
+        self.recorder.fault("stop PostgreSQL" if stops else "cut PostgreSQL from every plane")
         self.recorder.excuse("pim")
         self.recorder.excuse("auth")
         await self.driver.stop_database()
 
     async def start_database(self) -> None:
-        self.recorder.fault("start PostgreSQL")
+        starts = self.driver.stops_database
+        self.recorder.fault("start PostgreSQL" if starts else "reconnect PostgreSQL")
         await self.driver.start_database()
         for plane in (Plane.PIM, Plane.AUTH):
             waited = await self.wait_ready(plane)
-            self.current.notes.append(f"{plane.value} ready {waited:.2f}s after PostgreSQL started")
+            self.current.notes.append(
+                f"{plane.value} ready {waited:.2f}s after PostgreSQL came back"
+            )
             self.recorder.unexcuse(STREAM_OF_PLANE[plane])
 
     async def wait_ready(self, plane: Plane, limit_seconds: float = 30.0) -> float:
@@ -318,11 +303,10 @@ class Drill:
             result.problems.append(f"scenario failed: {error}")
         result.finished = self.recorder.now()
         await asyncio.sleep(0.5)
-        assert self.org_id is not None
-        conn = await asyncpg.connect(self.driver.superuser_dsn)
+        conn = await asyncpg.connect(self.driver.admin_dsn)
         try:
             result.problems += await invariants.audit_check(
-                conn, self.org_id, self.recorder, scenario.name
+                conn, self.drill_org.id, self.recorder, scenario.name
             )
         finally:
             await conn.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -12,12 +13,14 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from appliance.db.migrate import plane_role
 from appliance.db.queries.admin import ADMIN_ROTATION_REQUEST_INSERT, ADMIN_ROTATION_REQUESTS_LIST
 from appliance.db.tenancy import set_org
 from appliance.settings import Plane
+from chaos.drivers import PLANE_ROLE_ACCESS
 from chaos.invariants import percentile
 from chaos.proxy import ProxyMode
-from chaos.runner import ORG, Drill
+from chaos.runner import Drill
 from chaos.streams import GetProbe, PimStream
 
 PLANES = [Plane.AUTH, Plane.ADMIN, Plane.PIM, Plane.BREAKGLASS]
@@ -31,6 +34,8 @@ class Scenario:
     name: str
     description: str
     run: Callable[[Drill], Awaitable[None]]
+    # Driver capabilities (chaos.drivers) the scenario needs beyond the common methods.
+    needs: frozenset[str] = frozenset()
 
 
 async def kill_each_plane(drill: Drill) -> None:
@@ -93,7 +98,7 @@ async def _p99_window(drill: Drill, seconds: float) -> dict[str, float | None]:
             PROBE_INTERVAL_SECONDS,
             client=drill.client,
             url=drill.driver.url(Plane.PIM),
-            org=ORG,
+            org=drill.org_name,
             token=drill.pim_token,
             request_id=drill.pim_request_id,
             checker=drill.pim_checker,
@@ -104,7 +109,7 @@ async def _p99_window(drill: Drill, seconds: float) -> dict[str, float | None]:
             PROBE_INTERVAL_SECONDS,
             name="breakglass-jwks",
             client=drill.client,
-            url=f"{drill.driver.url(Plane.BREAKGLASS)}/o/{ORG}/breakglass/jwks.json",
+            url=f"{drill.driver.url(Plane.BREAKGLASS)}/o/{drill.org_name}/breakglass/jwks.json",
         ),
     ]
     probes[0].name = "pim-probe"
@@ -131,9 +136,7 @@ async def _p99_window(drill: Drill, seconds: float) -> dict[str, float | None]:
 
 async def _exhaust_auth_pool(drill: Drill) -> list[asyncpg.Connection]:
     """Open connections as the auth plane's role until PostgreSQL refuses more."""
-    dsn = drill.driver.pg.dsn_for(
-        "appliance_auth", drill.driver.data.role_password(Plane.AUTH), "appliance"
-    )
+    dsn = drill.driver.role_dsn(Plane.AUTH)
     held: list[asyncpg.Connection] = []
     while len(held) < 200:
         try:
@@ -147,12 +150,12 @@ async def _start_auth_load(
     drill: Drill, concurrency: int, seconds: float
 ) -> asyncio.subprocess.Process:
     """Start `chaos.load` against the auth token endpoint, pinned to the auth plane's CPU."""
-    confidential = drill.demo["oidc"]["confidential_client"]
+    confidential = drill.drill_org.confidential_client
     load = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "chaos.load",
-        f"{drill.driver.url(Plane.AUTH)}/o/{ORG}/token",
+        f"{drill.driver.url(Plane.AUTH)}/o/{drill.org_name}/token",
         confidential["client_id"],
         str(concurrency),
         str(seconds),
@@ -197,7 +200,8 @@ async def saturate_auth(drill: Drill) -> None:
     drill.recorder.fault("auth load ends")
 
     drill.current.notes.append(
-        f"held {len(held)} connections as appliance_auth (its CONNECTION LIMIT); "
+        f"held {len(held)} connections as "
+        f"{plane_role(Plane.AUTH, drill.driver.role_prefix)} (its CONNECTION LIMIT); "
         f"the load generator sent {counts.get('ok', 0)} successful and "
         f"{counts.get('failed', 0)} failed token requests"
     )
@@ -206,7 +210,10 @@ async def saturate_auth(drill: Drill) -> None:
 
 
 async def _rotate_auth_key(drill: Drill) -> str:
-    """Run `appliance keys rotate --plane auth`; return the new active kid."""
+    """Run `appliance keys rotate --plane auth` as an operator would; return the new active kid."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("APPLIANCE_")}
+    env["APPLIANCE_AUTH_DATABASE_URL"] = drill.driver.role_dsn(Plane.AUTH)
+    env["APPLIANCE_AUTH_MASTER_SECRET_FILE"] = drill.driver.master_secret_file(Plane.AUTH)
     rotated = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -216,9 +223,8 @@ async def _rotate_auth_key(drill: Drill) -> str:
         "--plane",
         "auth",
         "--org",
-        ORG,
-        "--data-dir",
-        str(drill.driver.data.root),
+        drill.org_name,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -230,14 +236,13 @@ async def _rotate_auth_key(drill: Drill) -> str:
 
 async def _rotate_breakglass_key(drill: Drill) -> str:
     """Insert a break-glass rotation request and wait for the plane's job; return the new kid."""
-    assert drill.org_id is not None
-    conn = await asyncpg.connect(drill.driver.superuser_dsn)
+    conn = await asyncpg.connect(drill.driver.admin_dsn)
     try:
         async with conn.transaction():
-            await set_org(conn, drill.org_id)
+            await set_org(conn, drill.drill_org.id)
             row = await conn.fetchrow(
                 ADMIN_ROTATION_REQUEST_INSERT,
-                drill.org_id,
+                drill.drill_org.id,
                 "breakglass",
                 "chaos-drill",
                 datetime.now(UTC),
@@ -248,7 +253,7 @@ async def _rotate_breakglass_key(drill: Drill) -> str:
 
         deadline = asyncio.get_running_loop().time() + ROTATION_TIMEOUT_SECONDS
         while True:
-            recent = await conn.fetch(ADMIN_ROTATION_REQUESTS_LIST, drill.org_id, 10)
+            recent = await conn.fetch(ADMIN_ROTATION_REQUESTS_LIST, drill.drill_org.id, 10)
             status = next((r for r in recent if r["id"] == row["id"]), None)
             if status is not None and status["status"] != "pending":
                 break
@@ -268,9 +273,15 @@ async def _rotate_breakglass_key(drill: Drill) -> str:
 
 async def rotate_keys(drill: Drill) -> None:
     """Rotate the auth key with `appliance keys rotate` and the break-glass key by a request row."""
-    drill.recorder.fault("rotate auth key")
-    auth_kid = await _rotate_auth_key(drill)
-    drill.current.notes.append(f"auth rotation: new kid {auth_kid}")
+    if PLANE_ROLE_ACCESS in drill.driver.capabilities:
+        drill.recorder.fault("rotate auth key")
+        auth_kid = await _rotate_auth_key(drill)
+        drill.current.notes.append(f"auth rotation: new kid {auth_kid}")
+    else:
+        drill.current.notes.append(
+            "auth key not rotated: `appliance keys rotate` needs the auth role's DSN and "
+            "master secret, which this driver does not hold"
+        )
 
     drill.recorder.fault("request break-glass key rotation")
     breakglass_kid = await _rotate_breakglass_key(drill)
@@ -311,8 +322,9 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "postgres-stop-start",
-        "stop PostgreSQL (fast shutdown); break-glass issues from its snapshot "
-        "and journals; start PostgreSQL; the journal replays",
+        "stop PostgreSQL (fast shutdown; a server given by --database-url is cut from "
+        "every plane instead); break-glass issues from its snapshot and journals; "
+        "start PostgreSQL; the journal replays",
         postgres_stop_start,
     ),
     Scenario(
@@ -326,11 +338,12 @@ SCENARIOS: list[Scenario] = [
         "flood the auth token endpoint and hold every connection its role may open; "
         "PIM and break-glass p99 latency rises by at most 50%",
         saturate_auth,
+        needs=frozenset({PLANE_ROLE_ACCESS}),
     ),
     Scenario(
         "rotate-keys-mid-drill",
-        "rotate the auth signing key with `appliance keys rotate` and the "
-        "break-glass key through a rotation request; credentials keep verifying",
+        "rotate the auth signing key with `appliance keys rotate` (local drills only) and "
+        "the break-glass key through a rotation request; credentials keep verifying",
         rotate_keys,
     ),
     Scenario(

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from appliance.cli.main import cli
@@ -52,8 +51,7 @@ def chaos_installed() -> bool:
 
 def test_python_m_chaos_lists_scenarios(tmp_path: Path) -> None:
     # From another working directory, so the installed packages are what is imported.
-    if not chaos_installed():
-        pytest.skip("chaos is not installed: pyproject.toml's packages.find must include chaos*")
+    assert chaos_installed(), "chaos is not installed: packages.find must include chaos*"
     result = subprocess.run(
         [sys.executable, "-m", "chaos", "list"],
         cwd=tmp_path,
