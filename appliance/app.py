@@ -99,7 +99,7 @@ def _register_lifecycle(app: Quart, settings: Settings, clock: Clock) -> None:
                 await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT)
                 log.info("database pool closed", extra=log_fields(plane=plane))
             except TimeoutError:
-                # A stalled PostgreSQL never answers the goodbye, and a shutdown
+                # A stalled PostgreSQL never acknowledges the Terminate message, and a shutdown
                 # that waits for it would wait until the process is killed.
                 pool.terminate()
                 log.warning(

@@ -32,7 +32,7 @@ CREDENTIAL_PARAMETERS = ("user", "password", "passfile")
 
 
 class DrillDatabaseError(RuntimeError):
-    """The drill cannot use the given PostgreSQL; the message says why and what to do."""
+    """The drill cannot use the given PostgreSQL; the message gives the reason and the fix."""
 
 
 def via_socket_dir(dsn: str, socket_dir: Path) -> str:

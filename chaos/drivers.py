@@ -15,7 +15,7 @@ import asyncpg
 from appliance.settings import Plane
 from chaos.proxy import ProxyMode
 
-# What a scenario may need beyond the methods every driver has.
+# Capabilities a scenario may need beyond the methods every driver has.
 # A plane role's DSN and a plane's master secret, as an operator of that plane has.
 PLANE_ROLE_ACCESS = "plane-role-access"
 

@@ -9,7 +9,7 @@ cuts it from every plane with that NetworkPolicy instead.
 
 The workload reaches the planes at their public URLs (the Gateway's host
 names), and the drill seeds its org through a DSN of the deployment's database.
-It holds no plane role password or master secret, so scenarios that need them
+It has no plane role password or master secret, so scenarios that need them
 (`chaos.drivers.PLANE_ROLE_ACCESS`) do not run on this driver.
 """
 
@@ -47,7 +47,7 @@ class KubectlError(RuntimeError):
 
 
 class NotAvailable(RuntimeError):
-    """The Kubernetes driver holds no plane role password or master secret."""
+    """The Kubernetes driver has no plane role password or master secret for this."""
 
 
 async def run_kubectl(argv: list[str], stdin: str | None) -> str:
@@ -251,7 +251,7 @@ async def _check_serving(client: httpx.AsyncClient, plane: Plane, url: str) -> N
         raise NotAvailable(f"the {plane.value} plane at {url} is unreachable: {error}") from None
     if response.status_code != 200:
         raise NotAvailable(
-            f"the {plane.value} plane at {url} answered /healthz with {response.status_code}; "
+            f"the {plane.value} plane at {url} returned {response.status_code} for /healthz; "
             "check the URL and that the plane runs"
         )
     log.info("plane reachable", extra=log_fields(plane=plane.value, url=url))

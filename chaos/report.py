@@ -17,6 +17,10 @@ MARGIN_RIGHT = 20
 # Dots are successful requests; red is kept for failures only.
 COLORS = {"breakglass": "#7d3c98", "pim": "#2471a3", "auth": "#7d8c8d"}
 TIMELINE_STREAMS = ["breakglass", "pim", "auth"]
+LABEL_FONT_SIZE = 9
+LABEL_LINE = 11
+# An estimate of the mean sans-serif character width at LABEL_FONT_SIZE, in pixels.
+LABEL_CHAR_WIDTH = 5.5
 
 
 def _fmt(value: Any) -> str:
@@ -85,19 +89,24 @@ def timeline_svg(result: dict[str, Any]) -> str:
     """Draw latency (log scale) and success of each stream over time, with each fault marked."""
     duration = max(1.0, float(result["duration_seconds"]))
     plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-    height = 40 + ROW_HEIGHT * len(TIMELINE_STREAMS) + 30
 
     def x(at: float) -> float:
         return MARGIN_LEFT + plot_width * at / duration
+
+    labels = [
+        (x(f["at"]), f["scenario"] if f["action"] == "scenario starts" else f["action"])
+        for f in result["faults"]
+    ]
+    lanes = label_lanes(labels)
+    height = 40 + ROW_HEIGHT * len(TIMELINE_STREAMS) + LABEL_LINE * (max(lanes, default=0) + 1)
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'font-family="sans-serif" font-size="11">',
         f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
         f'<text x="{MARGIN_LEFT}" y="16" font-size="13">'
-        "Issuance latency (ms, log scale) and outcome "
-        "over time: dots are successes, red ticks failed attempts, grey ticks excused ones "
-        "(their plane was down on purpose), dashed lines faults</text>",
+        "Issuance latency (ms, log scale) over time: dots succeeded, red ticks failed, "
+        "grey ticks excused (plane down on purpose), dashed lines faults</text>",
     ]
     for row, stream in enumerate(TIMELINE_STREAMS):
         top = 30 + row * ROW_HEIGHT
@@ -138,19 +147,51 @@ def timeline_svg(result: dict[str, Any]) -> str:
                     f'stroke="{color}" stroke-width="2"/>'
                 )
     plot_bottom = 30 + ROW_HEIGHT * len(TIMELINE_STREAMS) - 20
-    for index, fault in enumerate(result["faults"]):
-        fx = x(fault["at"])
+    for fault, (fx, label), lane in zip(result["faults"], labels, lanes, strict=True):
         scenario_start = fault["action"] == "scenario starts"
         stroke = "#333" if scenario_start else "#d68910"
+        y = plot_bottom + 12 + lane * LABEL_LINE
         parts.append(
-            f'<line x1="{fx:.1f}" x2="{fx:.1f}" y1="26" y2="{plot_bottom}" stroke="{stroke}" '
+            f'<line x1="{fx:.1f}" x2="{fx:.1f}" y1="26" y2="{y - 8}" stroke="{stroke}" '
             'stroke-dasharray="4,3"/>'
         )
-        label = fault["scenario"] if scenario_start else fault["action"]
-        y = plot_bottom + 12 + (index % 2) * 11
-        parts.append(f'<text x="{fx + 2:.1f}" y="{y}" font-size="9">{html.escape(label)}</text>')
+        _, _, at_end = label_extent(fx, label)
+        anchor = f'x="{fx - 2:.1f}" text-anchor="end"' if at_end else f'x="{fx + 2:.1f}"'
+        parts.append(
+            f'<text {anchor} y="{y}" font-size="{LABEL_FONT_SIZE}">{html.escape(label)}</text>'
+        )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def label_extent(fx: float, label: str) -> tuple[float, float, bool]:
+    """Return (left, right, anchored at the end) of a label drawn beside the line at `fx`.
+
+    A label that would run past the picture's right edge is drawn left of its line.
+    Widths are estimated from the character count at `LABEL_FONT_SIZE`.
+    """
+    width = 2 + len(label) * LABEL_CHAR_WIDTH
+    if fx + width > WIDTH:
+        return fx - width, fx, True
+    return fx, fx + width, False
+
+
+def label_lanes(labels: list[tuple[float, str]]) -> list[int]:
+    """Return a text line for each (x, label) so that labels on one line do not overlap.
+
+    Each label takes the first line whose previous label ends left of where it starts.
+    """
+    line_ends: list[float] = []
+    lanes: list[int] = []
+    for fx, label in labels:
+        left, right, _ = label_extent(fx, label)
+        lane = next((i for i, end in enumerate(line_ends) if end < left), len(line_ends))
+        if lane == len(line_ends):
+            line_ends.append(right)
+        else:
+            line_ends[lane] = right
+        lanes.append(lane)
+    return lanes
 
 
 def _latency_y(latency_ms: float, top: float, bottom: float) -> float:

@@ -58,7 +58,7 @@ PLANE = "breakglass"
 # path: an on-call engineer waits seconds at most, even when the database
 # stalls instead of refusing connections.
 ONLINE_DEADLINE = 3.0
-# Online attempts per activation while PostgreSQL answers probes but an attempt timed out.
+# Online attempts per activation while an attempt times out but a probe reaches PostgreSQL.
 ONLINE_ATTEMPTS = 2
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 1.0
@@ -297,10 +297,12 @@ class BreakglassService:
                 if not (isinstance(error, TimeoutError) and await self._database_answers()):
                     self._mark_down(error)
                     break
-                # The attempt timed out but PostgreSQL answers now: either a stall
+                # The attempt timed out but a probe reaches PostgreSQL now: either a stall
                 # ended while the attempt waited, which a second attempt gets past,
                 # or the process is busy (hashing slots, pool). Load alone must not
                 # switch the plane to its snapshot.
+                # NOTE: if the timed-out attempt's COMMIT reached PostgreSQL, the retry
+                # finds its TOTP code used and returns 401, though no credential was sent.
                 if attempt_number == ONLINE_ATTEMPTS:
                     raise ServiceUnavailable(
                         "break-glass is busy; retry in a few seconds",
