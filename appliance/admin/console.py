@@ -38,7 +38,8 @@ from appliance.db.queries.admin import (
     ADMIN_BREAKGLASS_LIST,
     ADMIN_USERS_LIST,
 )
-from appliance.errors import ApiError
+from appliance.errors import ApiError, RateLimited
+from appliance.web.http import client_address
 
 blueprint = Blueprint("admin_console", __name__, template_folder="../web/templates")
 
@@ -146,14 +147,19 @@ async def login_submit() -> ResponseReturnValue:
             form.get("username", "")[:63],
             form.get("password", "")[:1024],
             form.get("totp", "")[:6],
+            source=client_address(),
         )
-    except ApiError:
+    except ApiError as error:
         csrf = secrets.token_urlsafe(24)
+        limited = isinstance(error, RateLimited)
         response = await render(
             "login.html",
-            401,
+            error.status if limited else 401,
             csrf=csrf,
-            error="Login failed: check org, username, password and TOTP code.",
+            error="Too many failed logins from this address: try again in "
+            f"{service().source_limit.window_seconds // 60} minutes."
+            if limited
+            else "Login failed: check org, username, password and TOTP code.",
         )
         response.set_cookie(
             CSRF_COOKIE,

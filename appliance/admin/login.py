@@ -32,11 +32,13 @@ class LoginResult:
     roles: list[str]
 
 
-async def log_in(org: str, username: str, password: str, totp: str) -> LoginResult:
+async def log_in(org: str, username: str, password: str, totp: str, *, source: str) -> LoginResult:
     """Check the factors and that the user holds an admin role; return a new session.
 
     Every failure commits its counters and audit event, then raises one
     opaque `Unauthorized`; the audit event contains the precise reason.
+    Too many failures from the client address `source` raise `RateLimited`
+    before any factor is checked.
     """
     svc = service()
     org_row = await svc.org(org)
@@ -44,8 +46,10 @@ async def log_in(org: str, username: str, password: str, totp: str) -> LoginResu
         raise NotFound(f"org {org[:64]!r} not found")
     org_id = org_row["id"]
     failure: str | None = None
+    source_hash = svc.source_limit.source_hash(source)
     async with org_transaction(svc.pool, org_id) as conn:
         now = svc.clock()
+        await svc.source_limit.check(conn, source_hash, now)
         try:
             user = await authenticate(
                 conn,
@@ -84,6 +88,7 @@ async def log_in(org: str, username: str, password: str, totp: str) -> LoginResu
                     failure_reason=failure,
                 ),
             )
+        await svc.source_limit.record_failure(conn, source_hash, now)
     # The transaction above committed the failure counters and audit event.
     log.info("admin login failed", extra=log_fields(org=org, failure_reason=failure))
     raise Unauthorized(LOGIN_FAILED)

@@ -22,6 +22,7 @@ ERRORS = {
     "409": "conflicts with the current state",
     "413": "request body too large",
     "415": "request body is not application/json",
+    "429": "too many failed logins from this address: retry after the Retry-After seconds",
 }
 
 PATH_PARAMS: dict[str, dict[str, Any]] = {
@@ -131,7 +132,7 @@ OPERATIONS: list[Operation] = [
     # Session.
     operation("post", f"{O}/login", "login", "Log in with password and TOTP; returns a token",
               permission=None, ok=(200, "Session"), body="Login", public=True,
-              errors=("400", "401", "404")),
+              errors=("400", "401", "404", "429")),
     operation("post", f"{O}/logout", "logout", "Revoke the current session",
               permission=None, ok=(204, None), errors=("401", "404")),
     operation("get", f"{O}/me", "me", "The caller, its roles and permissions in the org",

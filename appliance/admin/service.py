@@ -30,6 +30,7 @@ from appliance.db.queries.admin import ADMIN_ORG_GET, ADMIN_ROLES_OF_USER
 from appliance.db.tenancy import org_transaction
 from appliance.errors import NotFound
 from appliance.identity.sessions import MAX_TOKEN_CHARS, load_session
+from appliance.identity.source_limit import SourceLimit
 from appliance.keys.envelope import derive_key
 from appliance.keys.sealing import sealing_private_key
 
@@ -51,6 +52,7 @@ class AdminService:
         self.public_url = public_url
         self.seal_key: PrivateKey = sealing_private_key(master_secret, PLANE)
         self.console_key = derive_key(master_secret, plane=PLANE, purpose="console-csrf")
+        self.source_limit = SourceLimit(master_secret, plane=PLANE, scope="admin-login-source")
 
     @property
     def seal_public_key(self) -> bytes:

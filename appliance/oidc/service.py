@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import time
 from datetime import datetime
@@ -14,6 +12,7 @@ import asyncpg
 from appliance.clock import Clock
 from appliance.db.queries.orgs import ORG_BY_NAME
 from appliance.errors import NotFound
+from appliance.identity.source_limit import SourceLimit
 from appliance.keys.envelope import derive_key
 from appliance.keys.sealing import sealing_private_key
 from appliance.oidc.clients import ClientRegistry
@@ -36,7 +35,7 @@ class OidcService:
         self.clients = ClientRegistry(pool)
         self.keys = IssuerKeys(pool, master_secret, clock=clock)
         self.seal_key = sealing_private_key(master_secret, PLANE)
-        self._source_key = derive_key(master_secret, plane=PLANE, purpose="source-address-hmac")
+        self.source_limit = SourceLimit(master_secret, plane=PLANE, scope="oidc-login-source")
         self.csrf_key = derive_key(master_secret, plane=PLANE, purpose="login-csrf")
         self._orgs: dict[str, tuple[float, UUID]] = {}
 
@@ -52,10 +51,6 @@ class OidcService:
 
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
-
-    def source_hash(self, address: str) -> str:
-        """Keyed hash of a client address: comparable across requests, not reversible."""
-        return hmac.new(self._source_key, address.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def org_id(self, org_name: str) -> UUID:
         """Resolve an org name from a URL, or raise `NotFound`."""

@@ -2,8 +2,8 @@
 
 Login rules: the user row is locked per attempt, a TOTP code works once, and
 `appliance.identity.users` locks a user after repeated failures. On top of
-that, more than `SOURCE_FAILURE_LIMIT` failed logins from one address within
-`SOURCE_WINDOW_SECONDS` are rejected with 429 before any factor is checked,
+that, more than `source_limit.MAX_FAILURES` failed logins from one address within
+`source_limit.WINDOW_SECONDS` are rejected with 429 before any factor is checked,
 which bounds password guessing across users. The page shows the user only
 that the login failed, and the audit chain records which factor was wrong.
 """
@@ -11,15 +11,15 @@ that the login failed, and the audit chain records which factor was wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from quart import Blueprint, Response, request
 from quart.typing import ResponseReturnValue
 
 from appliance.db.queries.oidc import AUTH_SESSION_BY_TOKEN
-from appliance.db.queries.ratelimit import RATE_LIMIT_HITS, RATE_LIMIT_RECORD
 from appliance.db.tenancy import org_transaction
+from appliance.errors import RateLimited
 from appliance.identity.sessions import create_session, token_hash
 from appliance.identity.users import LoginFailed, authenticate
 from appliance.oidc.authorize import (
@@ -50,12 +50,10 @@ from appliance.oidc.params import (
     query_params,
 )
 from appliance.oidc.service import PLANE, OidcService
+from appliance.web.http import client_address
 
 blueprint = Blueprint("oidc_web", __name__, template_folder="../web/templates")
 
-SOURCE_FAILURE_LIMIT = 20
-SOURCE_WINDOW_SECONDS = 15 * 60
-RATE_LIMIT_SCOPE = "oidc-login-source"
 LOGIN_FAILED_MESSAGE = (
     "Sign-in failed. Check your username, password and the current code of your authenticator app. "
     "Repeated failures lock the account for 15 minutes."
@@ -157,9 +155,9 @@ async def _attempt_login(
     attempt = _LoginAttempt()
     now = svc.now()
     async with org_transaction(svc.pool, org_id) as conn:
-        window_start = now - timedelta(seconds=SOURCE_WINDOW_SECONDS)
-        failures = await conn.fetchval(RATE_LIMIT_HITS, RATE_LIMIT_SCOPE, source, window_start)
-        if failures >= SOURCE_FAILURE_LIMIT:
+        try:
+            await svc.source_limit.check(conn, source, now)
+        except RateLimited:
             attempt.outcome = "rate_limited"
             return attempt
 
@@ -176,8 +174,7 @@ async def _attempt_login(
                 source=source,
             )
         except LoginFailed:
-            minute = now.replace(second=0, microsecond=0)
-            await conn.execute(RATE_LIMIT_RECORD, RATE_LIMIT_SCOPE, source, minute)
+            await svc.source_limit.record_failure(conn, source, now)
             return attempt
 
         attempt.session_token, _ = await create_session(
@@ -217,7 +214,7 @@ async def login(org: str) -> ResponseReturnValue:
     authorize_query = form.get("authorize") or ""
     params = _parse(lambda: parse_urlencoded(authorize_query.encode(), limit=MAX_QUERY_BYTES))
     authorization = await validate_authorization_request(svc, org_id, org, params)
-    source = svc.source_hash(request.remote_addr or "unknown")
+    source = svc.source_limit.source_hash(client_address())
     attempt = await _attempt_login(svc, org_id, authorization, form, source)
 
     if attempt.outcome == "rate_limited":
@@ -228,7 +225,7 @@ async def login(org: str) -> ResponseReturnValue:
             429,
             message="Too many failed sign-ins from this address. Wait 15 minutes, then try again.",
         )
-        response.headers["Retry-After"] = str(SOURCE_WINDOW_SECONDS)
+        response.headers["Retry-After"] = str(svc.source_limit.window_seconds)
         return response
     if attempt.outcome == "failed":
         username = (form.get("username") or "")[:63]

@@ -30,7 +30,7 @@ from appliance.pim.model import Policy, iso, request_json
 from appliance.pim.service import CallContext, PimService
 from appliance.pim.status_lists import TTL_SECONDS, current_token
 from appliance.pim.validation import parse_comment, parse_elevation, parse_holder, parse_login
-from appliance.web.http import json_body
+from appliance.web.http import client_address, json_body
 
 ORG_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 STATUS_LIST_MEDIA_TYPE: Final = "application/statuslist+jwt"
@@ -123,7 +123,7 @@ async def status_list(org: str, list_id: str) -> ResponseReturnValue:
 async def login(org: str) -> ResponseReturnValue:
     body = parse_login(await json_body())
     token, expires_at, username = await service().login(
-        checked_org(org), body, source=request.remote_addr or "unknown"
+        checked_org(org), body, source=client_address()
     )
     result = {
         "token": token,

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -24,10 +24,10 @@ import asyncpg
 from appliance.audit.chain import append
 from appliance.clock import Clock
 from appliance.db.queries.orgs import ORG_BY_NAME
-from appliance.db.queries.ratelimit import RATE_LIMIT_HITS, RATE_LIMIT_RECORD
 from appliance.db.tenancy import org_transaction
-from appliance.errors import ApiError, NotFound, RateLimited
+from appliance.errors import ApiError, NotFound
 from appliance.identity.sessions import create_session, load_session, revoke_session
+from appliance.identity.source_limit import SourceLimit
 from appliance.identity.users import LoginFailed as IdentityLoginFailed
 from appliance.identity.users import authenticate
 from appliance.keys.envelope import derive_key
@@ -43,10 +43,6 @@ log = logging.getLogger("appliance.pim")
 
 T = TypeVar("T")
 
-# More failed sign-ins than this from one address within the window are
-# rejected before any factor is checked, which bounds guessing across users.
-SOURCE_FAILURE_LIMIT: Final = 20
-SOURCE_WINDOW_SECONDS: Final = 15 * 60
 RATE_LIMIT_SCOPE: Final = "pim-login-source"
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -82,7 +78,7 @@ class PimService:
         self.clock = clock
         self.secure_cookies = cookies_must_be_secure(public_url)
         self._csrf_key = derive_key(master_secret, plane=PLANE, purpose="csrf-token")
-        self._source_key = derive_key(master_secret, plane=PLANE, purpose="source-address-hmac")
+        self.source_limit = SourceLimit(master_secret, plane=PLANE, scope=RATE_LIMIT_SCOPE)
 
     @property
     def seal_public_key(self) -> bytes:
@@ -98,9 +94,6 @@ class PimService:
     def check_csrf(self, session_token: str, submitted: str) -> bool:
         return hmac.compare_digest(self.csrf_token(session_token), submitted)
 
-    def source_hash(self, address: str) -> str:
-        return hmac.new(self._source_key, address.encode(), hashlib.sha256).hexdigest()[:32]
-
     async def org_id(self, org: str) -> UUID:
         row = await self.pool.fetchrow(ORG_BY_NAME, org)
         if row is None:
@@ -111,17 +104,11 @@ class PimService:
     async def login(self, org: str, body: LoginBody, *, source: str) -> tuple[str, datetime, str]:
         """Check password and TOTP; return a new session token, its expiry and the username."""
         org_id = await self.org_id(org)
-        source_hash = self.source_hash(source)
+        source_hash = self.source_limit.source_hash(source)
         failed = False
         async with org_transaction(self.pool, org_id) as conn:
             now = self.clock()
-            window_start = now - timedelta(seconds=SOURCE_WINDOW_SECONDS)
-            hits = await conn.fetchval(RATE_LIMIT_HITS, RATE_LIMIT_SCOPE, source_hash, window_start)
-            if hits >= SOURCE_FAILURE_LIMIT:
-                raise RateLimited(
-                    "too many failed sign-ins from this address; retry later",
-                    headers={"Retry-After": str(SOURCE_WINDOW_SECONDS)},
-                )
+            await self.source_limit.check(conn, source_hash, now)
             try:
                 user = await authenticate(
                     conn,
@@ -136,12 +123,7 @@ class PimService:
                 )
             except IdentityLoginFailed:
                 # Commit the counters and the audit event written by authenticate.
-                await conn.execute(
-                    RATE_LIMIT_RECORD,
-                    RATE_LIMIT_SCOPE,
-                    source_hash,
-                    now.replace(second=0, microsecond=0),
-                )
+                await self.source_limit.record_failure(conn, source_hash, now)
                 failed = True
             else:
                 token, expires_at = await create_session(

@@ -27,6 +27,7 @@ from appliance.pim.api import checked_org, service, visible_requests
 from appliance.pim.errors import Unauthorized
 from appliance.pim.service import CallContext
 from appliance.pim.validation import MAX_COMMENT_CHARS, parse_login
+from appliance.web.http import client_address
 
 WEB_ROOT: Final = Path(__file__).resolve().parent.parent / "web"
 SESSION_COOKIE: Final = "pim_session"
@@ -128,9 +129,7 @@ async def login(org: str) -> ResponseReturnValue:
         return _redirect(org, "csrf", "login")
     try:
         body = parse_login({name: form.get(name) for name in ("username", "password", "totp")})
-        token, expires_at, _ = await service().login(
-            org, body, source=request.remote_addr or "unknown"
-        )
+        token, expires_at, _ = await service().login(org, body, source=client_address())
     except ApiError as error:
         notice = error.error if error.error in NOTICES else "invalid_request"
         return _redirect(org, notice, "login")

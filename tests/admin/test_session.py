@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 import asyncpg
 from quart.typing import TestClientProtocol as Client
 
 from appliance.admin.demo import seed_admin_demo
 from appliance.clock import FrozenClock
 from appliance.db.tenancy import set_org
+from appliance.identity.source_limit import MAX_FAILURES, WINDOW_SECONDS
 from appliance.identity.totp import STEP_SECONDS, code_at
 from tests.admin.conftest import PASSWORD, AdminUser, Tenant, call
 from tests.conftest import Database, create_org
@@ -164,3 +168,27 @@ async def test_demo_admin_logs_in(
     )
     assert status == 200, body
     assert body["roles"] == ["org-admin"]
+
+
+def from_address() -> dict[str, Any]:
+    """A scope with a fresh client address, so the login limit does not leak between tests."""
+    return {"client": (f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}", 40000)}
+
+
+async def test_source_limit_returns_429(client: Client, tenant: Tenant) -> None:
+    admin = tenant.users["admin"]
+    path = f"/admin/v1/orgs/{tenant.org}/login"
+    address = from_address()
+    # Guessing across users: no single user reaches its lockout.
+    for attempt in range(MAX_FAILURES):
+        response = await client.post(
+            path, json=login_body(admin, username=f"guess-{attempt}"), scope_base=address
+        )
+        assert response.status_code == 401
+
+    limited = await client.post(path, json=login_body(admin), scope_base=address)
+    other = await client.post(path, json=login_body(admin), scope_base=from_address())
+
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == str(WINDOW_SECONDS)
+    assert other.status_code == 200

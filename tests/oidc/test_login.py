@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import asyncpg
 from quart.typing import TestClientProtocol as Client
 
-from appliance.oidc.web import SOURCE_FAILURE_LIMIT
+from appliance.identity.source_limit import MAX_FAILURES as SOURCE_FAILURE_LIMIT
 from tests.oidc.conftest import Tenant, authorize_query, hidden_fields, login, pkce, source
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from ipaddress import ip_network
+
 import asyncpg
 import pytest
 
+from appliance.app import create_app
+from appliance.clock import FrozenClock
+from appliance.identity.source_limit import MAX_FAILURES, WINDOW_SECONDS
 from appliance.pim.model import Policy
+from appliance.settings import Plane
 from tests.conftest import Database
 from tests.pim.conftest import ROLE, World, audit_events, make_world
 
@@ -338,3 +345,40 @@ async def test_private_holder_key_is_rejected(world: World) -> None:
     response = await post(world, "alice", created["id"], "credential", {"holder_jwk": private})
     assert response.status_code == 400
     assert "private key" in (await response.get_json())["error_description"]
+
+
+async def test_source_limit_counts_forwarded_client(
+    database: Database, superuser: asyncpg.Connection, clock: FrozenClock
+) -> None:
+    settings = replace(database.settings(Plane.PIM), trusted_proxies=(ip_network("10.0.0.0/8"),))
+    application = create_app(settings, clock=clock)
+    application.config["PIM_JOBS"] = False
+    async with application.test_app():
+        world = await make_world(database, superuser, clock, application.test_client())
+        path = f"/o/{world.org}/pim/session"
+        gateway = {"client": ("10.0.0.7", 40000)}
+
+        def forwarded(address: str) -> dict[str, str]:
+            return {"X-Forwarded-For": address}
+
+        # Guessing across users from one client, all through the same gateway.
+        for attempt in range(MAX_FAILURES):
+            response = await world.client.post(
+                path,
+                json={"username": f"guess-{attempt}", "password": "wrong", "totp": "000000"},
+                scope_base=gateway,
+                headers=forwarded("198.51.100.5"),
+            )
+            assert response.status_code == 401
+        alice = world.users["alice"]
+        body = {"username": "alice", "password": alice.password, "totp": world.totp("alice")}
+        limited = await world.client.post(
+            path, json=body, scope_base=gateway, headers=forwarded("198.51.100.5")
+        )
+        other = await world.client.post(
+            path, json=body, scope_base=gateway, headers=forwarded("198.51.100.6")
+        )
+
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == str(WINDOW_SECONDS)
+    assert other.status_code == 201

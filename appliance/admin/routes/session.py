@@ -12,7 +12,7 @@ from appliance.admin.routes import ORG_PREFIX, api, no_content, reply
 from appliance.admin.service import PLANE, SESSION_SECONDS, admin_call, bearer_token, split_token
 from appliance.audit.chain import AuditEvent, append
 from appliance.identity.sessions import revoke_session
-from appliance.web.http import json_body
+from appliance.web.http import client_address, json_body
 
 TOTP_PATTERN = re.compile(r"^[0-9]{6}$")
 
@@ -23,7 +23,7 @@ async def login(org: str) -> ResponseReturnValue:
     username = body.required_string("username", max_chars=63, pattern=NAME_PATTERN)
     password = body.required_string("password", max_chars=MAX_SECRET_CHARS)
     totp = body.required_string("totp", max_chars=6, pattern=TOTP_PATTERN)
-    result = await log_in(org, username, password, totp)
+    result = await log_in(org, username, password, totp, source=client_address())
     return reply(
         {
             "token": result.token,
