@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -29,6 +30,10 @@ log = logging.getLogger("chaos.database")
 DEFAULT_PORT = 5432
 DROP_ATTEMPTS = 10
 CREDENTIAL_PARAMETERS = ("user", "password", "passfile")
+INVALID_PORT = (
+    "--database-url has an invalid port; if the password contains / ? # or @, "
+    "percent-encode them (for example / as %2F)"
+)
 
 
 class DrillDatabaseError(RuntimeError):
@@ -55,7 +60,7 @@ class EmbeddedDatabase:
     def describe(self) -> str:
         return f"embedded PostgreSQL in {self.pg.cluster_dir}"
 
-    async def create(self) -> None:
+    async def create(self, announce: Callable[[str], None]) -> None:
         await asyncio.to_thread(self.pg.ensure_initialized)
         await asyncio.to_thread(self.pg.start)
 
@@ -117,42 +122,62 @@ class GivenDatabase:
         host, port = self.target
         return f"database {self.name} on the PostgreSQL server at {host}:{port}"
 
-    async def create(self) -> None:
+    async def create(self, announce: Callable[[str], None]) -> None:
+        """Create the drill's database; `announce` gets its name before anything is created."""
         conn = await self._connect(self.dsn)
         try:
             await check_privileges(conn, ("CREATEDB", "CREATEROLE", "BYPASSRLS"))
+            existing_roles = await conn.fetchval(
+                "SELECT count(*) FROM pg_roles WHERE rolname LIKE $1", f"{self.role_prefix}\\_%"
+            )
+            if existing_roles:
+                raise DrillDatabaseError(
+                    f"roles named {self.role_prefix}_* exist already; run the drill again "
+                    "for another random name"
+                )
+            announce(f"creating {self.describe()}; if the drill is killed, {self.cleanup_sql()}")
             await conn.execute(f"CREATE DATABASE {self.name}")
+        except asyncpg.PostgresError as error:
+            raise DrillDatabaseError(f"cannot create database {self.name}: {error}") from None
         finally:
             await conn.close()
         self.created = True
         log.info("drill database created", extra=log_fields(database=self.name))
 
+    def cleanup_sql(self) -> str:
+        roles = ", ".join(plane_role(plane, self.role_prefix) for plane in Plane)
+        return f"run DROP DATABASE {self.name} WITH (FORCE); DROP ROLE {roles};"
+
     async def close(self, *, keep: bool) -> None:
+        """Drop the database and roles unless `keep`; raise `DrillDatabaseError` on failure."""
         if not self.created or keep:
             return
-        conn = await self._connect(self.dsn)
         try:
-            await self._drop_database(conn)
-            for plane in Plane:
-                await conn.execute(f"DROP ROLE IF EXISTS {plane_role(plane, self.role_prefix)}")
-        finally:
-            await conn.close()
+            conn = await self._connect(self.dsn)
+            try:
+                await self._drop_database(conn)
+                for plane in Plane:
+                    role = plane_role(plane, self.role_prefix)
+                    await conn.execute(f"DROP ROLE IF EXISTS {role}")
+            finally:
+                await conn.close()
+        except (DrillDatabaseError, asyncpg.PostgresError, OSError) as error:
+            raise DrillDatabaseError(
+                f"cleaning up {self.describe()} failed ({error}); to finish it, "
+                f"{self.cleanup_sql()}"
+            ) from None
         log.info("drill database dropped", extra=log_fields(database=self.name))
 
     async def _drop_database(self, conn: asyncpg.Connection) -> None:
-        # The planes have stopped, but the server may not have ended their sessions yet.
-        for attempt in range(DROP_ATTEMPTS):
+        # The planes have stopped, but the server may not have ended their sessions yet,
+        # so wait a little before forcing them out of a database that is the drill's own.
+        for _ in range(DROP_ATTEMPTS):
             try:
                 await conn.execute(f"DROP DATABASE IF EXISTS {self.name}")
                 return
             except asyncpg.ObjectInUseError:
-                if attempt == DROP_ATTEMPTS - 1:
-                    raise DrillDatabaseError(
-                        f"database {self.name} is still in use after the drill; drop it "
-                        f"with DROP DATABASE {self.name} WITH (FORCE), then drop the roles "
-                        f"{self.role_prefix}_auth, _admin, _pim and _breakglass"
-                    ) from None
                 await asyncio.sleep(0.5)
+        await conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
 
     @property
     def admin_dsn(self) -> str:
@@ -248,17 +273,24 @@ async def check_privileges(conn: asyncpg.Connection, required: tuple[str, ...]) 
 
 
 def _target(dsn: str) -> Address:
-    """Return where `dsn` connects: a Unix socket path, or a (host, port) pair."""
+    """Return where `dsn` connects: a Unix socket path, or a (host, port) pair.
+
+    Errors never quote the DSN: a password with an unescaped `/` or `#` ends up
+    in the host or port part.
+    """
     parts = urlsplit(dsn)
     query = dict(parse_qsl(parts.query))
+    host_port = parts.netloc.rpartition("@")[2]
+    if "," in host_port or "," in query.get("host", ""):
+        raise DrillDatabaseError("--database-url names several hosts; give the DSN of one server")
+    try:
+        port_number = parts.port
+    except ValueError:
+        raise DrillDatabaseError(INVALID_PORT) from None
     host = query.get("host") or parts.hostname or ""
-    port_text = query.get("port") or (str(parts.port) if parts.port else str(DEFAULT_PORT))
-    if "," in host or "," in port_text:
-        raise DrillDatabaseError(
-            f"--database-url names several hosts ({host}); give the DSN of one server"
-        )
-    if not port_text.isdigit():
-        raise DrillDatabaseError(f"--database-url has an invalid port {port_text!r}")
+    port_text = query.get("port") or str(port_number or DEFAULT_PORT)
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise DrillDatabaseError(INVALID_PORT)
     if not host:
         raise DrillDatabaseError(
             "--database-url names no host; give host:port, or a socket folder as ?host=/path"

@@ -29,7 +29,7 @@ import httpx
 from appliance.db.migrate import DEFAULT_ROLE_PREFIX
 from appliance.log import log_fields
 from appliance.settings import Plane
-from chaos.database import DrillDatabaseError, check_privileges
+from chaos.database import INVALID_PORT, DrillDatabaseError, check_privileges
 from chaos.org import published_seal_keys
 from chaos.proxy import ProxyMode
 
@@ -51,17 +51,24 @@ class NotAvailable(RuntimeError):
 
 
 async def run_kubectl(argv: list[str], stdin: str | None) -> str:
-    process = await asyncio.create_subprocess_exec(
+    try:
+        process = await _start(argv, stdin)
+    except OSError as error:
+        raise KubectlError(f"cannot run {argv[0]}: {error.strerror}; check --kubectl") from None
+    out, err = await process.communicate(stdin.encode() if stdin is not None else None)
+    if process.returncode != 0:
+        raise KubectlError(f"{' '.join(argv)} exited {process.returncode}: {err.decode().strip()}")
+    return out.decode()
+
+
+async def _start(argv: list[str], stdin: str | None) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         *argv,
         # Without input, stdin is closed, so a command that reads it cannot hang the drill.
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate(stdin.encode() if stdin is not None else None)
-    if process.returncode != 0:
-        raise KubectlError(f"{' '.join(argv)} exited {process.returncode}: {err.decode().strip()}")
-    return out.decode()
 
 
 def namespace(plane: Plane) -> str:
@@ -139,22 +146,56 @@ class KubernetesDriver:
                 await _check_serving(client, plane, self.url(plane))
         try:
             conn = await asyncpg.connect(self.database_url, timeout=10)
-        except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        except (OSError, TimeoutError, ValueError, asyncpg.PostgresError) as error:
+            # ValueError: an unescaped / or # in the password; its text may quote the password.
+            reason = INVALID_PORT if isinstance(error, ValueError) else str(error)
             raise DrillDatabaseError(
-                f"cannot connect to the deployment's database: {error}"
+                f"cannot connect to the deployment's database: {reason}"
             ) from None
         try:
             await check_privileges(conn, ("BYPASSRLS",))
         finally:
             await conn.close()
-        await seed()
+        try:
+            await seed()
+        except asyncpg.UndefinedTableError:
+            raise DrillDatabaseError(
+                "--database-url reaches a database without the appliance schema; "
+                "give the DSN of the deployment's database"
+            ) from None
+        except asyncpg.InsufficientPrivilegeError as error:
+            raise DrillDatabaseError(
+                f"the role of --database-url cannot seed the drill's org ({error}); "
+                "use the role that owns the schema, with BYPASSRLS, or a superuser"
+            ) from None
 
     async def teardown(self) -> None:
-        """Restore every NetworkPolicy the drill cut and every workload it scaled down."""
+        """Restore every NetworkPolicy the drill cut and every workload it scaled down.
+
+        Tries each restore even when one fails, then raises `KubectlError` naming
+        what is still cut or scaled down and the saved policy to apply by hand.
+        """
+        failures: list[str] = []
         for plane in list(self._saved_policies):
-            await self.partition(plane, ProxyMode.PASS)
+            saved = self._saved_policies[plane]
+            try:
+                await self.partition(plane, ProxyMode.PASS)
+            except KubectlError as error:
+                failures.append(
+                    f"{namespace(plane)} is still cut from PostgreSQL ({error}); apply this "
+                    f"saved policy with `kubectl apply --filename=-`: {json.dumps(saved)}"
+                )
         for plane in list(self._scaled_down):
-            await self.start_plane(plane)
+            try:
+                await self.start_plane(plane)
+            except KubectlError as error:
+                failures.append(
+                    f"{namespace(plane)} {workload(plane)} may still be scaled down ({error}); "
+                    f"run kubectl --namespace {namespace(plane)} scale {workload(plane)} "
+                    f"--replicas={self.replicas}"
+                )
+        if failures:
+            raise KubectlError("restoring the cluster failed: " + " | ".join(failures))
 
     async def seal_public_keys(self, conn: asyncpg.Connection) -> dict[Plane, bytes]:
         return await published_seal_keys(conn)
@@ -171,6 +212,12 @@ class KubernetesDriver:
     # Faults
 
     async def kill_plane(self, plane: Plane) -> None:
+        # Break-glass pods belong to a StatefulSet, and force-deleting one can start
+        # its replacement while the old pod still writes the journal on the same
+        # volume. So they get one second of grace instead of --force.
+        grace = (
+            ["--grace-period=1"] if plane is Plane.BREAKGLASS else ["--grace-period=0", "--force"]
+        )
         await self._kubectl(
             "--namespace",
             namespace(plane),
@@ -178,8 +225,7 @@ class KubernetesDriver:
             "pod",
             "--selector",
             f"app.kubernetes.io/component={plane.value}",
-            "--grace-period=0",
-            "--force",
+            *grace,
             "--wait=false",
         )
 
@@ -221,9 +267,10 @@ class KubernetesDriver:
     async def partition(self, plane: Plane, mode: ProxyMode) -> None:
         # A NetworkPolicy cannot stall a connection, so STALL cuts it like DROP here.
         if mode is ProxyMode.PASS:
-            saved = self._saved_policies.pop(plane, None)
+            saved = self._saved_policies.get(plane)
             if saved is not None:
                 await self._apply(saved)
+                del self._saved_policies[plane]
             return
         if plane in self._saved_policies:
             return
@@ -237,8 +284,14 @@ class KubernetesDriver:
                 "--output=json",
             )
         )
+        cut = without_postgres_egress(current)
+        if cut["spec"].get("egress") == current["spec"].get("egress"):
+            raise KubectlError(
+                f"NetworkPolicy appliance in {namespace(plane)} has no egress rule for port "
+                f"{POSTGRES_PORT}, so removing one cannot cut PostgreSQL"
+            )
         self._saved_policies[plane] = without_server_fields(current)
-        await self._apply(without_postgres_egress(current))
+        await self._apply(cut)
 
     async def _apply(self, policy: dict[str, Any]) -> None:
         await self._kubectl("apply", "--filename=-", stdin=json.dumps(policy))

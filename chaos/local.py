@@ -62,10 +62,12 @@ class LocalDriver:
         database: DrillDatabase | None = None,
         keep_database: bool = False,
         extra_env: dict[Plane, dict[str, str]] | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.data = DataDir(root)
         self.database = database or EmbeddedDatabase(root)
         self.keep_database = keep_database
+        self.progress = progress or (lambda _line: None)
         self.database_cut = False
         self.base_port = base_port
         self.ports = {plane: base_port + index for index, plane in enumerate(PLANE_ORDER)}
@@ -116,7 +118,7 @@ class LocalDriver:
         """
         self.data.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.data.ensure_secrets()
-        await self.database.create()
+        await self.database.create(self.progress)
         self._pin_postgres()
         await prepare_database(
             self.data,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.ports import free_port_block
-from appliance.settings import Plane
+from appliance.settings import Plane, SettingsError, check_database_url
 from chaos.database import DrillDatabase, DrillDatabaseError, GivenDatabase
 from chaos.drivers import Driver
 from chaos.kubernetes import KubectlError, KubernetesDriver
@@ -95,17 +95,24 @@ async def run_drill(
         database=database,
         keep_database=keep_data,
         extra_env=plane_env,
+        progress=say,
     )
     scenarios, skipped = select_scenarios(names, driver.capabilities)
     own_cpus = os.sched_getaffinity(0)
     if driver.cpus is not None:
         os.sched_setaffinity(0, driver.cpus[1])
+    finished = False
     try:
         where = f"{driver.database.describe()}; data folder {root}"
         result = await _run(driver, scenarios, pace, say, where)
+        finished = True
     finally:
         os.sched_setaffinity(0, own_cpus)
-        if created and not keep_data:
+        # A drill that failed after a plane started keeps the logs its error points to.
+        logs = driver.data.root / "logs"
+        if created and not finished and logs.exists():
+            say(f"kept the data folder {root} with the planes' logs, because the drill failed")
+        elif created and not keep_data:
             shutil.rmtree(root, ignore_errors=True)
     if keep_data and isinstance(database, GivenDatabase) and not result["cleanup_error"]:
         say(
@@ -139,6 +146,10 @@ async def run_kubernetes_drill(
     the cluster, a plane or the database cannot be reached at set-up.
     """
     say = progress or (lambda _line: None)
+    try:
+        check_database_url("--database-url", database_url)
+    except SettingsError as error:
+        raise DrillDatabaseError(str(error)) from None
     driver = KubernetesDriver(
         urls=urls, database_url=database_url, kubectl=kubectl, context=context, replicas=replicas
     )

@@ -159,7 +159,8 @@ class Drill:
         response = await self.client.request(method, url, json=body, headers=headers, timeout=15.0)
         if response.status_code >= 400:
             raise RuntimeError(
-                f"PIM set-up call {method} {path} failed: {response.status_code} {response.text}"
+                f"PIM set-up call {method} {path} failed: {response.status_code} "
+                f"{response.text[:300]}"
             )
         return response.json()
 

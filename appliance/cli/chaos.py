@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -70,7 +71,8 @@ def list_command() -> None:
     "drill creates a database and plane roles named chaos_<random> on it and drops them "
     "afterwards, so the role needs SUPERUSER, or CREATEDB, CREATEROLE and BYPASSRLS. "
     "Kubernetes driver: the deployment's own database, where the drill creates its org; "
-    "the role needs SUPERUSER or BYPASSRLS. A TCP DSN needs sslmode=require or stricter. "
+    "the role needs SUPERUSER, or owns the schema and has BYPASSRLS. A TCP DSN needs "
+    "sslmode=require or stricter. Give the password in PGPASSWORD or ~/.pgpass. "
     "The drill never stops a server it did not start: postgres-stop-start cuts it from "
     "every plane instead.",
 )
@@ -216,9 +218,10 @@ def parse_plane_urls(values: tuple[str, ...]) -> dict[Plane, str]:
                 f"{value!r}: plane must be one of {', '.join(p.value for p in Plane)}",
                 param_hint="--plane-url",
             ) from None
-        if not url.startswith(("https://", "http://")):
+        if not url.startswith(("https://", "http://")) or not urlsplit(url).hostname:
             raise click.BadParameter(
-                f"{value!r}: the URL must start with https:// or http://", param_hint="--plane-url"
+                f"{value!r}: the URL must start with https:// or http:// and name a host",
+                param_hint="--plane-url",
             )
         if plane in urls:
             raise click.BadParameter(f"{plane.value} is given twice", param_hint="--plane-url")

@@ -37,8 +37,16 @@ MAX_RESTARTS_PER_MINUTE = 5
 
 
 def plane_env(data: DataDir, plane: Plane, port: int, database_url: str) -> dict[str, str]:
-    """Environment of one plane: only its own DSN and master secret."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("APPLIANCE_")}
+    """Environment of one plane: only its own DSN and master secret.
+
+    The caller's PostgreSQL password variables stay out too: the plane's DSN
+    carries its own role's password, and the caller's may belong to a superuser.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("APPLIANCE_") and key not in ("PGPASSWORD", "PGPASSFILE")
+    }
     prefix = f"APPLIANCE_{plane.name}"
     env.update(
         {

@@ -73,6 +73,11 @@ def plane_role(plane: Plane, role_prefix: str = DEFAULT_ROLE_PREFIX) -> str:
 
 
 def check_role_prefix(role_prefix: str) -> str:
+    if role_prefix.startswith("pg_"):
+        raise MigrationError(
+            f"role prefix {role_prefix!r} is invalid: PostgreSQL reserves role names "
+            "that start with pg_"
+        )
     if not ROLE_PREFIX_PATTERN.fullmatch(role_prefix):
         raise MigrationError(
             f"role prefix {role_prefix!r} is invalid: use 1 to 48 characters of a-z, 0-9 "
@@ -141,7 +146,7 @@ async def _apply_pending(conn: asyncpg.Connection, role_prefix: str) -> list[int
     )
     rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
     done = {row["version"]: row for row in rows}
-    await _check_same_prefix(conn, role_prefix, migrated=bool(done))
+    record_prefix = await _check_same_prefix(conn, role_prefix, migrated=bool(done))
     applied: list[int] = []
     for migration in load_migrations():
         previous = done.get(migration.version)
@@ -154,6 +159,13 @@ async def _apply_pending(conn: asyncpg.Connection, role_prefix: str) -> list[int
             continue
         try:
             async with conn.transaction():
+                if record_prefix:
+                    # In the first migration's transaction: a first run that fails
+                    # leaves no prefix behind, so another prefix can still be chosen.
+                    await conn.execute(
+                        "INSERT INTO schema_role_prefix (prefix) VALUES ($1)", role_prefix
+                    )
+                    record_prefix = False
                 await conn.execute(migration.sql_for(role_prefix))
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
@@ -174,10 +186,12 @@ async def _apply_pending(conn: asyncpg.Connection, role_prefix: str) -> list[int
     return applied
 
 
-async def _check_same_prefix(conn: asyncpg.Connection, role_prefix: str, *, migrated: bool) -> None:
-    """Record the role prefix on the first run; raise when a later run gives another one.
+async def _check_same_prefix(conn: asyncpg.Connection, role_prefix: str, *, migrated: bool) -> bool:
+    """Raise when the database was migrated with another prefix; return whether to record it.
 
-    A database migrated before the prefix was recorded used the default prefix.
+    A database migrated before the prefix was recorded used the default prefix,
+    which is recorded here. A new database records its prefix with its first
+    migration.
     """
     await conn.execute(
         """
@@ -188,14 +202,17 @@ async def _check_same_prefix(conn: asyncpg.Connection, role_prefix: str, *, migr
         """
     )
     recorded = await conn.fetchval("SELECT prefix FROM schema_role_prefix")
+    if recorded is None and not migrated:
+        return True
     if recorded is None:
-        recorded = DEFAULT_ROLE_PREFIX if migrated else role_prefix
+        recorded = DEFAULT_ROLE_PREFIX
         await conn.execute("INSERT INTO schema_role_prefix (prefix) VALUES ($1)", recorded)
     if recorded != role_prefix:
         raise MigrationError(
             f"this database's plane roles are named {recorded}_<plane>, not {role_prefix}_<plane>; "
             f"migrate it with role prefix {recorded!r}"
         )
+    return False
 
 
 async def set_role_passwords(

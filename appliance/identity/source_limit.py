@@ -2,7 +2,7 @@
 
 Lockout per user stops guessing one user's password; this limit stops one
 address from guessing across many users. Addresses are stored as an HMAC
-under a key derived from the plane's master secret, so the table holds no
+under a key derived from the plane's master secret, so the table contains no
 client IP addresses.
 """
 

@@ -82,7 +82,7 @@ async def test_keep_data_keeps_database(
     pg_cluster: PgCluster, cluster_admin: asyncpg.Connection, tmp_path: Path
 ) -> None:
     database = GivenDatabase(pg_cluster.superuser_dsn)
-    await database.create()
+    await database.create(lambda _line: None)
     try:
         await database.close(keep=True)
         assert await drill_leftovers(cluster_admin) == [database.name]
@@ -145,3 +145,20 @@ def test_cli_rejects_unusable_database_url(dsn: str, message: str) -> None:
 
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://owner:SECRETPART/rest@db.example:5432/postgres?sslmode=require",
+        "postgresql://owner:x@db.example:99999/postgres?sslmode=require",
+        "postgresql://owner:x@h1:5432,h2:5432/postgres?sslmode=require",
+    ],
+)
+def test_cli_rejects_dsn_without_quoting_it(dsn: str) -> None:
+    result = CliRunner().invoke(cli, ["chaos", "run", "kill-one-plane", "--database-url", dsn])
+
+    assert result.exit_code == 2, result.output
+    assert "SECRETPART" not in result.output
+    assert "Traceback" not in result.output
+    assert "invalid port" in result.output or "several hosts" in result.output

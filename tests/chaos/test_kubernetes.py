@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from appliance.settings import Plane
-from chaos.kubernetes import KubernetesDriver, without_postgres_egress
+from chaos.kubernetes import (
+    KubectlError,
+    KubernetesDriver,
+    run_kubectl,
+    without_postgres_egress,
+)
 from chaos.proxy import ProxyMode
 
 POLICY: dict[str, Any] = {
@@ -188,3 +193,68 @@ def test_policy_cut_keeps_dns_egress() -> None:
 
     assert cut["spec"]["egress"] == [POLICY["spec"]["egress"][0]]
     assert POLICY["spec"]["egress"][1]["ports"][0]["port"] == 5432
+
+
+class FailingApply(FakeKubectl):
+    """Answers every command except `apply`, which fails like an expired credential."""
+
+    async def __call__(self, argv: list[str], stdin: str | None) -> str:
+        if "apply" in argv:
+            self.calls.append((argv, stdin))
+            raise KubectlError(f"{' '.join(argv)} exited 1: Unauthorized")
+        return await super().__call__(argv, stdin)
+
+
+async def test_teardown_tries_every_restore() -> None:
+    kubectl = FakeKubectl()
+    driver = KubernetesDriver(runner=kubectl)
+    for plane in Plane:
+        await driver.partition(plane, ProxyMode.DROP)
+    await driver.scale_down_plane(Plane.PIM)
+    failing = FailingApply()
+    driver.runner = failing
+
+    with pytest.raises(KubectlError) as raised:
+        await driver.teardown()
+
+    applies = [argv for argv, _ in failing.calls if "apply" in argv]
+    assert len(applies) == len(Plane)
+    scaled = [argv for argv, _ in failing.calls if "scale" in argv]
+    assert scaled == [
+        ["kubectl", "--namespace", "appliance-pim", "scale", "deployment/appliance", "--replicas=2"]
+    ]
+    message = str(raised.value)
+    for plane in Plane:
+        assert f"appliance-{plane.value} is still cut from PostgreSQL" in message
+    assert '"egress"' in message
+
+
+async def test_cut_without_postgres_rule_fails(kubectl: FakeKubectl) -> None:
+    policy = json.loads(json.dumps(POLICY))
+    policy["spec"]["egress"] = policy["spec"]["egress"][:1]
+
+    async def runner(argv: list[str], stdin: str | None) -> str:
+        kubectl.calls.append((argv, stdin))
+        return json.dumps(policy)
+
+    driver = KubernetesDriver(runner=runner)
+
+    with pytest.raises(KubectlError, match="no egress rule for port 5432"):
+        await driver.partition(Plane.BREAKGLASS, ProxyMode.DROP)
+    assert not any("apply" in argv for argv, _ in kubectl.calls)
+
+
+async def test_breakglass_kill_keeps_grace() -> None:
+    kubectl = FakeKubectl()
+    driver = KubernetesDriver(runner=kubectl)
+
+    await driver.kill_plane(Plane.BREAKGLASS)
+
+    argv = kubectl.calls[0][0]
+    assert "--grace-period=1" in argv
+    assert "--force" not in argv
+
+
+async def test_missing_kubectl_is_reported() -> None:
+    with pytest.raises(KubectlError, match="cannot run /nonexistent/kubectl"):
+        await run_kubectl(["/nonexistent/kubectl", "version"], None)

@@ -66,6 +66,7 @@ def plane_url_options(base: str = "https://{plane}.staging.example") -> list[str
         (["--plane-url", "auth=https://a"], "no URL for admin, pim, breakglass"),
         (["--plane-url", "vault=https://v"], "plane must be one of"),
         (["--plane-url", "auth=ftp://a"], "must start with https://"),
+        (["--plane-url", "auth=https://"], "name a host"),
         (["--plane-url", "auth=https://a", "--plane-url", "auth=https://b"], "auth is given twice"),
     ],
 )
@@ -210,9 +211,10 @@ async def test_drill_drives_cluster_through_kubectl(
         kind = "statefulset" if plane is Plane.BREAKGLASS else "deployment"
         namespace = f"--context staging --namespace appliance-{plane.value}"
         assert f"{namespace} get {kind}/appliance --output=name" in argvs
+        grace = "--grace-period=1" if plane is Plane.BREAKGLASS else "--grace-period=0 --force"
         assert (
             f"{namespace} delete pod --selector app.kubernetes.io/component={plane.value} "
-            "--grace-period=0 --force --wait=false"
+            f"{grace} --wait=false"
         ) in argvs
         assert f"{namespace} rollout status {kind}/appliance --timeout=120s" in argvs
         assert f"{namespace} get networkpolicy appliance --output=json" in argvs
@@ -230,3 +232,21 @@ async def test_drill_drives_cluster_through_kubectl(
     assert result["org"].startswith("chaos-")
     assert "cut PostgreSQL from every plane" in [fault["action"] for fault in result["faults"]]
     assert "with the kubernetes driver" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_deployment_dsn_needs_tls() -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "chaos",
+            "run",
+            "--driver",
+            "kubernetes",
+            "--database-url",
+            "postgresql://drill:x@db.example:5432/appliance?sslmode=disable",
+            *plane_url_options(),
+        ],
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "must use TLS" in result.output

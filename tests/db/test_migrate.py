@@ -87,7 +87,9 @@ def test_role_prefix_renames_every_plane_role() -> None:
         )
 
 
-@pytest.mark.parametrize("prefix", ["", "Upper", "9lives", "has-dash", "x" * 49, "a;DROP"])
+@pytest.mark.parametrize(
+    "prefix", ["", "Upper", "9lives", "has-dash", "x" * 49, "a;DROP", "pg_reserved"]
+)
 async def test_invalid_role_prefix_rejected(database: Database, prefix: str) -> None:
     with pytest.raises(MigrationError, match="role prefix"):
         await migrate(database.superuser_dsn, role_prefix=prefix)
@@ -158,6 +160,28 @@ async def test_unrecorded_prefix_means_default(database: Database) -> None:
         with pytest.raises(MigrationError, match="named appliance_<plane>"):
             await migrate(dsn, role_prefix="renamed")
         assert await migrate(dsn) == []
+    finally:
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def test_failed_first_run_records_no_prefix(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"mig_{secrets.token_hex(3)}_db"
+    admin = await asyncpg.connect(database.superuser_dsn)
+    await admin.execute(f"CREATE DATABASE {name}")
+    dsn = database.superuser_dsn.replace("/appliance_test?", f"/{name}?")
+    try:
+        broken = [Migration(1, "broken", "SELECT * FROM no_such_table")]
+        with monkeypatch.context() as patch:
+            patch.setattr(migrate_module, "load_migrations", lambda: broken)
+            with pytest.raises(MigrationError, match=r"0001_broken\.sql failed"):
+                await migrate(dsn, role_prefix="typo")
+
+        applied = await migrate(dsn)
+
+        assert applied == [m.version for m in load_migrations()]
     finally:
         await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
         await admin.close()
