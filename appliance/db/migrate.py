@@ -123,6 +123,8 @@ async def migrate(
         await conn.execute("SELECT set_config('statement_timeout', $1, false)", STATEMENT_TIMEOUT)
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         try:
+            if role_password_dir is not None:
+                await _check_roles_not_shared(conn, role_prefix)
             applied = await _apply_pending(conn, role_prefix)
             if role_password_dir is not None:
                 await set_role_passwords(conn, role_password_dir, role_prefix)
@@ -213,6 +215,30 @@ async def _check_same_prefix(conn: asyncpg.Connection, role_prefix: str, *, migr
             f"migrate it with role prefix {recorded!r}"
         )
     return False
+
+
+async def _check_roles_not_shared(conn: asyncpg.Connection, role_prefix: str) -> None:
+    """Raise when the plane roles serve another database, whose planes a new password locks out.
+
+    Migration grants each plane role CONNECT on its database, so an explicit
+    grant on another database means another deployment uses the same roles.
+    """
+    roles = [plane_role(plane, role_prefix) for plane in Plane]
+    other = await conn.fetchval(
+        """
+        SELECT string_agg(DISTINCT d.datname, ', ')
+        FROM pg_database d, aclexplode(d.datacl) acl
+        JOIN pg_roles r ON r.oid = acl.grantee
+        WHERE r.rolname = ANY($1::text[]) AND d.datname <> current_database()
+        """,
+        roles,
+    )
+    if other:
+        raise MigrationError(
+            f"the roles {role_prefix}_<plane> also serve database {other}, and setting their "
+            "passwords would lock out that database's planes; migrate with another role "
+            "prefix, or without a role password folder to share the roles as they are"
+        )
 
 
 async def set_role_passwords(

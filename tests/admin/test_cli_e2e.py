@@ -90,7 +90,8 @@ async def fresh_database(database: Database) -> AsyncIterator[tuple[str, str]]:
         await superuser.close()
     cluster = database.cluster
     superuser_dsn = cluster.dsn_for("postgres", cluster.superuser_password, DATABASE)
-    await migrate(superuser_dsn, role_password_dir=database.secrets_dir)
+    # The roles serve the session's database too, so their passwords stay as they are.
+    await migrate(superuser_dsn)
     from appliance.settings import Plane
 
     admin_dsn = cluster.dsn_for("appliance_admin", database.role_passwords[Plane.ADMIN], DATABASE)

@@ -11,6 +11,7 @@ import pytest
 
 from appliance.db import migrate as migrate_module
 from appliance.db.migrate import Migration, MigrationError, load_migrations, migrate
+from appliance.settings import Plane
 from tests.conftest import Database
 
 
@@ -182,6 +183,25 @@ async def test_failed_first_run_records_no_prefix(
         applied = await migrate(dsn)
 
         assert applied == [m.version for m in load_migrations()]
+    finally:
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def test_shared_roles_keep_their_passwords(database: Database, tmp_path: Path) -> None:
+    name = f"mig_{secrets.token_hex(3)}_db"
+    passwords = tmp_path / "passwords"
+    passwords.mkdir()
+    (passwords / "auth").write_text("another-password-1234")
+    admin = await asyncpg.connect(database.superuser_dsn)
+    await admin.execute(f"CREATE DATABASE {name}")
+    dsn = database.superuser_dsn.replace("/appliance_test?", f"/{name}?")
+    try:
+        with pytest.raises(MigrationError, match="also serve database appliance_test"):
+            await migrate(dsn, role_password_dir=passwords)
+        assert await migrate(dsn) == [m.version for m in load_migrations()]
+        plane = await asyncpg.connect(database.dsn(Plane.AUTH))
+        await plane.close()
     finally:
         await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
         await admin.close()
