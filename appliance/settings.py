@@ -140,6 +140,14 @@ def check_database_url(name: str, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise SettingsError(f"{name}: scheme {parts.scheme!r} is not postgresql://")
+    try:
+        parts.port  # noqa: B018 (parsing is the check)
+    except ValueError:
+        # The message must not quote the DSN: the "port" may be part of a password.
+        raise SettingsError(
+            f"{name}: the port is invalid; if the password contains / ? # or @, "
+            "percent-encode them (for example / as %2F)"
+        ) from None
     query = parse_qs(parts.query)
     hosts = query.get("host", [])
     socket_only = bool(hosts) and all(host.startswith("/") for host in hosts)

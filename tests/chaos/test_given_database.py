@@ -161,4 +161,4 @@ def test_cli_rejects_dsn_without_quoting_it(dsn: str) -> None:
     assert result.exit_code == 2, result.output
     assert "SECRETPART" not in result.output
     assert "Traceback" not in result.output
-    assert "invalid port" in result.output or "several hosts" in result.output
+    assert "port is invalid" in result.output or "several hosts" in result.output
