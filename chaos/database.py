@@ -259,12 +259,12 @@ async def check_privileges(conn: asyncpg.Connection, required: tuple[str, ...]) 
     assert row is not None
     if row["rolsuper"]:
         return
-    held = {
+    attributes = {
         "CREATEDB": row["rolcreatedb"],
         "CREATEROLE": row["rolcreaterole"],
         "BYPASSRLS": row["rolbypassrls"],
     }
-    missing = [attribute for attribute in required if not held[attribute]]
+    missing = [attribute for attribute in required if not attributes[attribute]]
     if missing:
         raise DrillDatabaseError(
             f"role {row['name']} lacks {', '.join(missing)}: give a role with SUPERUSER, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable
 
 import httpx
 
@@ -64,6 +65,52 @@ class Stream:
         raise NotImplementedError
 
 
+async def issue_and_check(
+    stream: Stream,
+    checker: CredentialChecker,
+    request: Awaitable[httpx.Response],
+    *,
+    max_lifetime: int,
+) -> None:
+    """Send `request` for a credential, verify what comes back, and record one sample.
+
+    The latency ends when the response arrives, before the verification.
+    """
+    began = time.monotonic()
+    at = stream.recorder.now()
+    try:
+        response = await request
+        latency = (time.monotonic() - began) * 1000
+        response.raise_for_status()
+        result = response.json()
+        lifetime = await checker.check(stream.name, result["credential"], max_lifetime=max_lifetime)
+    except (httpx.HTTPError, CredentialError, ValueError, KeyError) as error:
+        stream.recorder.record(
+            Sample(
+                stream.name,
+                at,
+                False,
+                (time.monotonic() - began) * 1000,
+                stream.recorder.scenario,
+                error=describe(error),
+            )
+        )
+        return
+    stream.recorder.record(
+        Sample(
+            stream.name,
+            at,
+            True,
+            latency,
+            stream.recorder.scenario,
+            credential_id=result["credential_id"],
+            lifetime_seconds=lifetime,
+            # Only break-glass reports whether it issued from its snapshot.
+            degraded=result.get("degraded"),
+        )
+    )
+
+
 class BreakglassStream(Stream):
     name = "breakglass"
 
@@ -102,7 +149,6 @@ class BreakglassStream(Stream):
         if picked is None:
             return
         account, code = picked
-        began = time.monotonic()
         body = {
             "account": account.name,
             "passphrase": account.passphrase,
@@ -112,43 +158,12 @@ class BreakglassStream(Stream):
             "ttl_seconds": self.ttl_seconds,
             "holder_jwk": self.checker.holder_jwk(),
         }
-        at = self.recorder.now()
-        try:
-            response = await self.client.post(
-                f"{self.url}/o/{self.org}/breakglass/activate",
-                json=body,
-                timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-            latency = (time.monotonic() - began) * 1000
-            response.raise_for_status()
-            result = response.json()
-            lifetime = await self.checker.check(
-                self.name, result["credential"], max_lifetime=self.ttl_seconds
-            )
-        except (httpx.HTTPError, CredentialError, ValueError, KeyError) as error:
-            self.recorder.record(
-                Sample(
-                    self.name,
-                    at,
-                    False,
-                    (time.monotonic() - began) * 1000,
-                    self.recorder.scenario,
-                    error=describe(error),
-                )
-            )
-            return
-        self.recorder.record(
-            Sample(
-                self.name,
-                at,
-                True,
-                latency,
-                self.recorder.scenario,
-                credential_id=result["credential_id"],
-                lifetime_seconds=lifetime,
-                degraded=bool(result.get("degraded")),
-            )
+        request = self.client.post(
+            f"{self.url}/o/{self.org}/breakglass/activate",
+            json=body,
+            timeout=REQUEST_TIMEOUT_SECONDS,
         )
+        await issue_and_check(self, self.checker, request, max_lifetime=self.ttl_seconds)
 
 
 class PimStream(Stream):
@@ -177,44 +192,13 @@ class PimStream(Stream):
         self.max_lifetime = max_lifetime
 
     async def attempt(self) -> None:
-        began = time.monotonic()
-        at = self.recorder.now()
-        try:
-            response = await self.client.post(
-                f"{self.url}/o/{self.org}/pim/api/requests/{self.request_id}/credential",
-                json={"holder_jwk": self.checker.holder_jwk()},
-                headers={"Authorization": f"Bearer {self.token}"},
-                timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-            latency = (time.monotonic() - began) * 1000
-            response.raise_for_status()
-            result = response.json()
-            lifetime = await self.checker.check(
-                self.name, result["credential"], max_lifetime=self.max_lifetime
-            )
-        except (httpx.HTTPError, CredentialError, ValueError, KeyError) as error:
-            self.recorder.record(
-                Sample(
-                    self.name,
-                    at,
-                    False,
-                    (time.monotonic() - began) * 1000,
-                    self.recorder.scenario,
-                    error=describe(error),
-                )
-            )
-            return
-        self.recorder.record(
-            Sample(
-                self.name,
-                at,
-                True,
-                latency,
-                self.recorder.scenario,
-                credential_id=result["credential_id"],
-                lifetime_seconds=lifetime,
-            )
+        request = self.client.post(
+            f"{self.url}/o/{self.org}/pim/api/requests/{self.request_id}/credential",
+            json={"holder_jwk": self.checker.holder_jwk()},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=REQUEST_TIMEOUT_SECONDS,
         )
+        await issue_and_check(self, self.checker, request, max_lifetime=self.max_lifetime)
 
 
 class AuthStream(Stream):

@@ -136,6 +136,9 @@ def run_command(
     requests throughout, breaks things, and writes the report. Exits 1 when an
     invariant fails. See `appliance chaos list`.
     """
+    import asyncpg
+    import httpx
+
     from chaos.database import DrillDatabaseError
     from chaos.kubernetes import KubectlError, NotAvailable
     from chaos.run import ScenarioUnsupported, run_drill, run_kubernetes_drill
@@ -191,7 +194,9 @@ def run_command(
         raise click.BadParameter(str(error), param_hint="--database-url") from None
     except (NotAvailable, KubectlError) as error:
         raise click.ClickException(f"the drill could not start: {error}") from None
-    except RuntimeError as error:
+    except (RuntimeError, OSError, asyncpg.PostgresError, httpx.HTTPError) as error:
+        # Set-up failures outside a scenario: a plane that did not start, PostgreSQL or
+        # a plane that stopped responding. Failures inside a scenario go to the report.
         raise click.ClickException(f"the drill could not run: {error}") from None
     for invariant in outcome.result["invariants"]:
         mark = "pass" if invariant["passed"] else "FAIL"
@@ -236,7 +241,7 @@ def parse_plane_urls(values: tuple[str, ...]) -> dict[Plane, str]:
 
 
 def _reject_local_options(*, data_dir: Path | None, keep_data: bool, base_port: int | None) -> None:
-    given = [
+    local_options = [
         name
         for name, value in (
             ("--data-dir", data_dir is not None),
@@ -245,5 +250,5 @@ def _reject_local_options(*, data_dir: Path | None, keep_data: bool, base_port: 
         )
         if value
     ]
-    if given:
-        raise click.UsageError(f"{', '.join(given)} apply to the local driver only")
+    if local_options:
+        raise click.UsageError(f"{', '.join(local_options)} apply to the local driver only")

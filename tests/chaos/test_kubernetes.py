@@ -196,7 +196,7 @@ def test_policy_cut_keeps_dns_egress() -> None:
 
 
 class FailingApply(FakeKubectl):
-    """Answers every command except `apply`, which fails like an expired credential."""
+    """Runs every command except `apply`, which fails like an expired credential."""
 
     async def __call__(self, argv: list[str], stdin: str | None) -> str:
         if "apply" in argv:

@@ -1,7 +1,7 @@
 """`appliance chaos run --driver kubernetes`: option checks and a drill through a fake kubectl.
 
 No cluster is available here. The planes run as local processes, and a fake
-`kubectl` records each command and answers with a NetworkPolicy, so the test
+`kubectl` records each command and prints a NetworkPolicy, so the test
 checks what the drill sends to a cluster and that it seeds, runs, restores
 and reports. The faults themselves do not happen.
 """
