@@ -95,17 +95,20 @@ def _register_lifecycle(app: Quart, settings: Settings, clock: Clock) -> None:
             if shutdown is not None:
                 await shutdown(app)
         for plane, pool in app.extensions["pools"].items():
-            try:
-                await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT)
+            # A stalled PostgreSQL never acknowledges the Terminate message, and a
+            # shutdown that waits for it would wait until the process is killed.
+            # asyncio.wait, unlike wait_for, does not wait for the cancelled close.
+            closing = asyncio.ensure_future(pool.close())
+            done, _ = await asyncio.wait({closing}, timeout=POOL_CLOSE_TIMEOUT)
+            if done:
                 log.info("database pool closed", extra=log_fields(plane=plane))
-            except TimeoutError:
-                # A stalled PostgreSQL never acknowledges the Terminate message, and a shutdown
-                # that waits for it would wait until the process is killed.
-                pool.terminate()
-                log.warning(
-                    "database pool terminated: closing timed out",
-                    extra=log_fields(plane=plane, timeout_seconds=POOL_CLOSE_TIMEOUT),
-                )
+                continue
+            pool.terminate()
+            closing.cancel()
+            log.warning(
+                "database pool terminated: closing timed out",
+                extra=log_fields(plane=plane, timeout_seconds=POOL_CLOSE_TIMEOUT),
+            )
 
     @app.before_request
     async def assign_request_id() -> None:

@@ -61,6 +61,8 @@ ONLINE_DEADLINE = 3.0
 # Online attempts per activation while an attempt times out but a probe reaches PostgreSQL.
 ONLINE_ATTEMPTS = 2
 PROBE_INTERVAL = 2.0
+# Seconds `stop` waits for cancelled background tasks before shutdown goes on.
+STOP_TIMEOUT = 1.5
 PROBE_TIMEOUT = 1.0
 SNAPSHOT_MAX_INTERVAL = 60.0
 ALERT_INTERVAL = 1.0
@@ -180,9 +182,21 @@ class BreakglassService:
         self._tasks.append(asyncio.create_task(self._alert_loop(), name="breakglass-alerts"))
 
     async def stop(self) -> None:
+        """Cancel the background tasks, waiting at most `STOP_TIMEOUT` for them to end.
+
+        A task blocked on a stalled PostgreSQL connection may not end promptly, and
+        the pool is cut after this anyway.
+        """
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+        if pending:
+            log.warning(
+                "background tasks still running at shutdown",
+                extra=log_fields(tasks=sorted(task.get_name() for task in pending)),
+            )
 
     def _mark_down(self, error: BaseException) -> None:
         self.last_database_error = type(error).__name__

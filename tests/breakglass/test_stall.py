@@ -171,4 +171,5 @@ async def test_shutdown_during_stall_cuts_pool(
     started = time.monotonic()
     await testing.shutdown()  # raises TimeoutError after 6 s when the pool waits on the stall
 
-    assert time.monotonic() - started < 5
+    # At most 1.5 s for the plane's tasks and 3 s for the pool, plus scheduling.
+    assert time.monotonic() - started < 5.5
